@@ -72,7 +72,7 @@ func (r *running) wait(timeout time.Duration) error {
 		close(r.done)
 		return err
 	case <-time.After(timeout):
-		return fmt.Errorf("Consume did not return within %v", timeout)
+		return fmt.Errorf("consume did not return within %v", timeout)
 	}
 }
 
@@ -89,11 +89,11 @@ func (e *env) stop(r *running) {
 
 // collector records deliveries by message ID.
 type collector struct {
-	mu       sync.Mutex
-	byID     map[string][]courier.Message // every delivery, duplicates included
-	order    []courier.Message
-	changed  chan struct{}
-	handle   func(ctx context.Context, m courier.Message) error // optional, runs first
+	mu      sync.Mutex
+	byID    map[string][]courier.Message // every delivery, duplicates included
+	order   []courier.Message
+	changed chan struct{}
+	handle  func(ctx context.Context, m courier.Message) error // optional, runs first
 }
 
 func newCollector() *collector {
