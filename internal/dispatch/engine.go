@@ -328,9 +328,14 @@ func (e *Engine) fireRetry(r *retry) {
 	}
 	d, err := e.s.Retry(e.ctx, r.d)
 	if err != nil {
-		e.log.Warn("courier: message cannot be retried here; leaving it to the broker",
-			"topic", r.d.Msg.Topic, "id", r.d.Msg.ID, "err", err)
-		if next, ok := e.settle(r.d, drop); ok {
+		o := drop
+		if e.ctx.Err() != nil {
+			o = release // it failed because the engine is closing, not because it moved away
+		} else {
+			e.log.Warn("courier: message cannot be retried here; leaving it to the broker",
+				"topic", r.d.Msg.Topic, "id", r.d.Msg.ID, "err", err)
+		}
+		if next, ok := e.settle(r.d, o); ok {
 			e.requeue(next)
 		}
 		return

@@ -410,3 +410,31 @@ func BenchmarkEngine(b *testing.B) {
 		b.Run(fmt.Sprintf("unkeyed/concurrency=%d", c), func(b *testing.B) { benchmarkEngine(b, false, c) })
 	}
 }
+
+// blockingRetry is a Settler whose Retry waits for the engine's context, like an adapter
+// doing I/O while the consumer closes.
+type blockingRetry struct {
+	*recorder
+	inRetry chan struct{}
+}
+
+func (b blockingRetry) Retry(ctx context.Context, d Delivery) (Delivery, error) {
+	close(b.inRetry)
+	<-ctx.Done()
+	return d, ctx.Err()
+}
+
+func TestRetryCutShortByCloseReleases(t *testing.T) {
+	s := blockingRetry{newRecorder(), make(chan struct{})}
+	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+		return errors.New("fail")
+	}), s, Config{Backoff: fast, Logger: quiet})
+	submit(t, e, delivery("m", "k"))
+	submit(t, e, delivery("behind", "k"))
+	<-s.inRetry
+	e.Close()
+	s.settledOnce(t, []string{"m", "behind"})
+	if a, r := s.counts(); a != 0 || r != 2 {
+		t.Fatalf("acked %d released %d, want both released", a, r)
+	}
+}
