@@ -180,7 +180,8 @@ func Schemes() []string {
 func Open(ctx context.Context, rawURL string) (Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: malformed broker URL: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: malformed broker URL (registered schemes: %s): %w",
+			ErrInvalidConfig, strings.Join(Schemes(), ", "), err)
 	}
 	if u.Scheme == "" {
 		return nil, fmt.Errorf("%w: broker URL %q has no scheme; registered schemes: %s",

@@ -22,7 +22,7 @@ func TestOpen(t *testing.T) {
 	for _, c := range []struct{ url, want string }{
 		{"nosuch://x", `no broker registered for scheme "nosuch" (registered: memory`},
 		{"localhost:6379", "registered"},
-		{"://bad", "malformed broker URL"},
+		{"://bad", "malformed broker URL (registered schemes: memory"},
 		{"no-scheme-at-all", "has no scheme; registered schemes: memory"},
 		{"memory://host", "has a host or path"},
 		{"memory://?max_messages_per_topic=x", "not a whole number"},
