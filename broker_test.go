@@ -36,9 +36,11 @@ func TestOpen(t *testing.T) {
 }
 
 func TestOpenRedactsPassword(t *testing.T) {
-	_, err := courier.Open(context.Background(), "user:secret@host")
-	if err == nil || strings.Contains(err.Error(), "secret") {
-		t.Fatalf("error %v leaks the password or is missing", err)
+	for _, u := range []string{"user:secret@host", "redis://user:secret@host:port:bad/", "nosuch://u:secret@h/"} {
+		_, err := courier.Open(context.Background(), u)
+		if err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open(%q): error %v leaks the password or is missing", u, err)
+		}
 	}
 }
 
