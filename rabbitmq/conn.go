@@ -296,3 +296,10 @@ func redact(raw string) string {
 	}
 	return u.Redacted()
 }
+
+// generation returns how many times the connection was dialled.
+func (c *conn) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}

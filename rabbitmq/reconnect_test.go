@@ -1,0 +1,189 @@
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/testenv"
+)
+
+// rabbitmqctl runs rabbitmqctl, failing the test on error.
+func rabbitmqctl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("rabbitmqctl", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// isolatedVhost makes a vhost of its own for the test, so that closing "all connections" of it
+// touches nobody else's; deleting it at the end deletes everything the test declared.
+func isolatedVhost(t *testing.T) string {
+	t.Helper()
+	base := amqpURL(t)
+	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
+		testenv.Unavailable(t, "rabbitmqctl is not installed: cannot force connections closed")
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(u.Host, "127.0.0.1") && !strings.Contains(u.Host, "localhost") {
+		testenv.Unavailable(t, "the broker under test is not local: rabbitmqctl cannot reach it")
+	}
+	vhost := randomName("courier-test-")
+	rabbitmqctl(t, "add_vhost", vhost)
+	t.Cleanup(func() { rabbitmqctl(t, "delete_vhost", vhost) })
+	rabbitmqctl(t, "set_permissions", "-p", vhost, u.User.Username(), ".*", ".*", ".*")
+	u.Path = "/" + vhost
+	u.RawPath = ""
+	return u.String()
+}
+
+// TestReconnectLosesNothing closes every connection of the broker (rabbitmqctl
+// close_all_connections) three times during a steady produce and consume run, and checks that
+// every Send returned success (Sends ride over the outage) and every confirmed message was
+// consumed.
+func TestReconnectLosesNothing(t *testing.T) {
+	vurl := isolatedVhost(t)
+	b, _ := newTestBroker(t, Config{URL: vurl, ReconnectBackoff: courier.Backoff{Initial: 50 * time.Millisecond, Max: time.Second, Multiplier: 2}})
+	topic, group := randomName("courier-test-"), randomName("group-")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: 4, DrainTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	consumed := map[string]int{}
+	changed := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Consume(ctx, courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+			mu.Lock()
+			consumed[m.ID]++
+			mu.Unlock()
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+			return nil
+		}))
+	}()
+
+	// Producers send until told to stop, so that every kill lands in the middle of the run.
+	const producers = 4
+	var sent, stopAt atomic.Int64
+	var idsMu sync.Mutex
+	var ids []string
+	sendErrs := make(chan error, producers)
+	var wg sync.WaitGroup
+	for i := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := b.NewProducer(ctx)
+			if err != nil {
+				sendErrs <- err
+				return
+			}
+			defer p.Close()
+			for j := 0; ; j++ {
+				if s := stopAt.Load(); s != 0 && sent.Load() >= s {
+					return
+				}
+				id := fmt.Sprintf("p%d-%06d", i, j)
+				if err := p.Send(ctx, courier.Message{ID: id, Topic: topic, Key: fmt.Sprint("k", j%7), Value: []byte(id)}); err != nil {
+					sendErrs <- fmt.Errorf("send %s: %w", id, err)
+					return
+				}
+				sent.Add(1)
+				idsMu.Lock()
+				ids = append(ids, id)
+				idsMu.Unlock()
+			}
+		}()
+	}
+
+	// Kill the connections three times, each once the run has made progress since the last,
+	// which shows that it recovered.
+	gen0 := b.pub.generation() + b.sub.generation()
+	for k := 1; k <= 3; k++ {
+		target := sent.Load() + 1000
+		waitFor(t, time.Minute, fmt.Sprintf("%d messages sent before kill %d", target, k), func() bool { return sent.Load() >= target })
+		rabbitmqctl(t, "close_all_connections", "-p", strings.TrimPrefix(mustPath(t, vurl), "/"), "test")
+		t.Logf("kill %d: closed all connections after %d sends", k, sent.Load())
+	}
+	stopAt.Store(sent.Load() + 1000)
+	wg.Wait()
+	close(sendErrs)
+	for err := range sendErrs {
+		t.Fatal(err) // a Send failed instead of riding over the outage
+	}
+	missing := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var m []string
+		for _, id := range ids {
+			if consumed[id] == 0 {
+				m = append(m, id)
+			}
+		}
+		return m
+	}
+	deadline := time.After(time.Minute)
+	for len(missing()) > 0 {
+		select {
+		case <-changed:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			m := missing()
+			t.Fatalf("%d confirmed messages never consumed, e.g. %v", len(m), m[:min(len(m), 5)])
+		}
+	}
+	if gens := b.pub.generation() + b.sub.generation(); gens-gen0 < 2*3 {
+		t.Errorf("connections were dialled %d times after the start, want at least 6 (3 kills x 2 connections)", gens-gen0)
+	}
+	mu.Lock()
+	dups := 0
+	for _, n := range consumed {
+		dups += n - 1
+	}
+	mu.Unlock()
+	t.Logf("all %d confirmed messages consumed across 3 forced disconnects; %d duplicates", len(ids), dups)
+	if err := c.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Consume: %v", err)
+	}
+}
+
+func mustPath(t *testing.T, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Path
+}
+
+// waitFor polls cond every 10ms until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
