@@ -85,11 +85,11 @@ type pubChan struct {
 	gen  uint64
 	conn *conn
 
-	mu      sync.Mutex
-	queue   []*outstanding // waiting for a confirm, oldest first
-	head    int
-	dead    bool
-	done    chan struct{} // closed when the loop has failed every outstanding publish
+	mu    sync.Mutex
+	queue []*outstanding // waiting for a confirm, oldest first
+	head  int
+	dead  bool
+	done  chan struct{} // closed when the loop has failed every outstanding publish
 }
 
 func newPubChan(c *conn, ch *amqp.Channel, gen uint64) (*pubChan, error) {

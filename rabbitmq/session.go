@@ -132,7 +132,7 @@ const ackLinger = 2 * time.Millisecond
 // raw client. A multiple ack covers every unsettled tag up to it, so it is only used over a
 // run in which every tag is acked, or was settled before.
 type acker struct {
-	ch        *amqp.Channel
+	ch        ackChannel
 	threshold int               // held acks above a gap beyond which they are sent alone
 	low       uint64            // lowest tag not settled on the wire
 	decided   map[uint64]opKind // settled by the engine, not yet sent
@@ -140,7 +140,13 @@ type acker struct {
 	failed    bool              // the channel refused a write: it is gone
 }
 
-func newAcker(ch *amqp.Channel, prefetch int) *acker {
+// ackChannel is the part of *amqp.Channel the acker uses.
+type ackChannel interface {
+	Ack(tag uint64, multiple bool) error
+	Nack(tag uint64, multiple, requeue bool) error
+}
+
+func newAcker(ch ackChannel, prefetch int) *acker {
 	return &acker{
 		ch:        ch,
 		threshold: max(prefetch/4, 1),
