@@ -16,9 +16,6 @@ const (
 	// headerTimestamp holds Message.Timestamp in Unix nanoseconds: the AMQP timestamp
 	// property has whole seconds only. Its presence marks a message sent by courier.
 	headerTimestamp = courier.ReservedHeaderPrefix + "ts"
-	// headerKey holds Message.Key, so it survives a dead-letter exchange rewriting the
-	// routing key. Absent for an empty key.
-	headerKey = courier.ReservedHeaderPrefix + "key"
 	// headerNil marks a nil Value: an AMQP body cannot tell nil from empty.
 	headerNil = courier.ReservedHeaderPrefix + "nil"
 	// headerDeliveryCount is the quorum queue's count of earlier deliveries.
@@ -29,16 +26,15 @@ const (
 const maxShortString = 255
 
 // encode turns a prepared message into a publishing: ID to MessageId, Key to the routing key,
-// Headers to the header table, Value to the body.
+// Headers to the header table, Value to the body. Key has no header of its own: every header
+// costs the broker time on every publish, and the routing key it was published with stays
+// known even when dead-lettering rewrites it (see decode).
 func encode(msg courier.Message, ttl time.Duration) amqp.Publishing {
-	h := make(amqp.Table, len(msg.Headers)+3)
+	h := make(amqp.Table, len(msg.Headers)+2)
 	for k, v := range msg.Headers {
 		h[k] = v
 	}
 	h[headerTimestamp] = msg.Timestamp.UnixNano()
-	if msg.Key != "" {
-		h[headerKey] = msg.Key
-	}
 	if msg.Value == nil {
 		h[headerNil] = true
 	}
@@ -70,19 +66,17 @@ func checkWire(msg courier.Message) error {
 	return nil
 }
 
-// decode turns a delivery into a message. Messages from other publishers (no courier
-// timestamp header) get the routing key as Key and the AMQP timestamp.
+// decode turns a delivery into a message. Key is the routing key the message was first
+// published with. Messages from other publishers (no courier timestamp header) get the AMQP
+// timestamp, in whole seconds.
 func decode(d *amqp.Delivery) courier.Message {
 	msg := courier.Message{
-		ID:      d.MessageId,
-		Topic:   d.Exchange,
-		Value:   d.Body,
-		Attempt: 1,
-	}
-	_, ours := d.Headers[headerTimestamp]
-	if !ours {
-		msg.Key = d.RoutingKey
-		msg.Timestamp = d.Timestamp
+		ID:        d.MessageId,
+		Topic:     d.Exchange,
+		Key:       d.RoutingKey,
+		Value:     d.Body,
+		Timestamp: d.Timestamp,
+		Attempt:   1,
 	}
 	isNil := false
 	for k, v := range d.Headers {
@@ -91,8 +85,10 @@ func decode(d *amqp.Delivery) courier.Message {
 			if n, ok := asInt(v); ok {
 				msg.Timestamp = time.Unix(0, n)
 			}
-		case k == headerKey:
-			msg.Key, _ = v.(string)
+		case k == "x-death":
+			if key, ok := originalRoutingKey(v); ok {
+				msg.Key = key
+			}
 		case k == headerNil:
 			isNil, _ = v.(bool)
 		case k == headerDeliveryCount:
@@ -121,6 +117,26 @@ func decode(d *amqp.Delivery) courier.Message {
 		msg.Value = []byte{}
 	}
 	return msg
+}
+
+// originalRoutingKey reads the routing key a dead-lettered message was first published with
+// from its x-death header: a list of deaths, the most recent first, each with the routing keys
+// the message had when it died.
+func originalRoutingKey(xDeath any) (string, bool) {
+	deaths, ok := xDeath.([]any)
+	if !ok || len(deaths) == 0 {
+		return "", false
+	}
+	first, ok := deaths[len(deaths)-1].(amqp.Table)
+	if !ok {
+		return "", false
+	}
+	keys, ok := first["routing-keys"].([]any)
+	if !ok || len(keys) == 0 {
+		return "", false
+	}
+	key, ok := keys[0].(string)
+	return key, ok
 }
 
 // brokerHeader reports whether k is a header RabbitMQ adds (dead-lettering history) or one of

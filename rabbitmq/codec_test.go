@@ -41,12 +41,15 @@ func TestCodecRoundTrip(t *testing.T) {
 func TestCodecKeySurvivesRoutingRewrite(t *testing.T) {
 	p := encode(courier.Message{ID: "a", Topic: "t", Key: "order-1", Timestamp: time.Now()}, 0)
 	d := deliver(p, "dlx", "rewritten")
-	d.Headers["x-death"] = []any{amqp.Table{"count": int64(1)}}
+	d.Headers["x-death"] = []any{
+		amqp.Table{"count": int64(1), "routing-keys": []any{"second-death"}},
+		amqp.Table{"count": int64(1), "routing-keys": []any{"order-1"}},
+	}
 	d.Headers["x-first-death-reason"] = "rejected"
 	d.Headers[headerDeliveryCount] = int64(2)
 	got := decode(&d)
 	if got.Key != "order-1" || got.Topic != "dlx" || len(got.Headers) != 0 || got.Attempt != 3 {
-		t.Errorf("decoded %+v: want Key order-1 from the header, Topic dlx, no broker headers, Attempt 3", got)
+		t.Errorf("decoded %+v: want Key order-1 from the first death in x-death, Topic dlx, no broker headers, Attempt 3", got)
 	}
 }
 

@@ -110,9 +110,6 @@ func (p *Producer) send(ctx context.Context, in []courier.Message, opts []SendOp
 	p.inflight.Add(1)
 	p.mu.RUnlock()
 	defer p.inflight.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(p.abortCtx, cancel)()
 
 	var o sendOptions
 	for _, opt := range opts {
@@ -187,6 +184,8 @@ func (p *Producer) publishRound(ctx context.Context, s *slot, msgs []courier.Mes
 	case <-w.done:
 	case <-ctx.Done():
 		return failAll(fmt.Errorf("published, but the broker's confirm did not come before the context ended: %w", ctx.Err()))
+	case <-p.abortCtx.Done():
+		return failAll(courier.ErrClosed)
 	}
 	var again []int
 	for _, i := range todo {
@@ -243,6 +242,10 @@ func (p *Producer) channel(ctx context.Context, s *slot) (*pubChan, error) {
 		s.pc.close()
 		s.pc = nil
 	}
+	// Waiting for a reconnect: Close's abort must end the wait too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(p.abortCtx, cancel)()
 	ch, gen, err := p.conn.channel(ctx)
 	if err != nil {
 		return nil, err
