@@ -112,8 +112,8 @@ func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		s, err := c.open(ctx, eng)
 		if err != nil {
-			if ctx.Err() != nil {
-				break
+			if ctx.Err() != nil || errors.Is(err, courier.ErrClosed) {
+				break // Close, or the broker closed under us
 			}
 			if refused(err) {
 				return err
