@@ -10,11 +10,10 @@ import (
 // wire records what an acker sends, and checks it as the broker would: a tag settled twice,
 // or a multiple ack over a tag not meant to be acked, is an error.
 type wire struct {
-	t         *testing.T
-	frames    []string
-	settled   map[uint64]opKind
-	intended  map[uint64]opKind
-	delivered uint64
+	t        *testing.T
+	frames   []string
+	settled  map[uint64]opKind
+	intended map[uint64]opKind
 }
 
 func (w *wire) Ack(tag uint64, multiple bool) error {

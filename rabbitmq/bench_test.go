@@ -88,10 +88,6 @@ func benchProducer(b *testing.B) *Producer {
 	return p
 }
 
-func perSecond(b *testing.B, n int) {
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
-}
-
 // sides times the raw client and the adapter doing the same work in alternating rounds, so
 // that both see the same broker and machine load (this machine is shared with other work),
 // and reports both rates and their ratio: over all rounds, and the median of the rounds'
