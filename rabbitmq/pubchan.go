@@ -85,7 +85,8 @@ type pubChan struct {
 	gen  uint64
 	conn *conn
 
-	mu    sync.Mutex
+	pubMu sync.Mutex     // serialises publishes, so that queue is in sequence order
+	mu    sync.Mutex     // guards the fields below; never held across I/O
 	queue []*outstanding // waiting for a confirm, oldest first
 	head  int
 	dead  bool
@@ -184,21 +185,32 @@ func (p *pubChan) fail(cause *amqp.Error) {
 
 // publish sends msgs[i] for each i in idx, registering each with w. It returns how many it sent;
 // those not sent are the caller's to resolve (the channel is dead).
+//
+// pubMu keeps p.queue in the channel's sequence order; p.mu is held only to touch the queue,
+// never across a write, so that the loop is never stuck behind a publish blocked by the
+// broker's flow control: amqp091 drops a confirm it cannot hand over within 5 seconds.
 func (p *pubChan) publish(pubs []amqp.Publishing, msgs []courier.Message, idx []int, w *waiter, mandatory bool) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
 	for n, i := range idx {
-		if p.dead {
-			return n, &lostError{}
-		}
 		m := &msgs[i]
 		o := &outstanding{exchange: m.Topic, key: m.Key, id: m.ID, w: w, i: i}
-		p.queue = append(p.queue, o)
-		// Publishing under p.mu keeps p.queue in the channel's sequence order.
-		if _, err := p.ch.PublishWithDeferredConfirm(m.Topic, m.Key, mandatory, false, pubs[i]); err != nil {
-			p.queue = p.queue[:len(p.queue)-1]
-			p.dead = true
+		p.mu.Lock()
+		if p.dead {
+			p.mu.Unlock()
 			return n, &lostError{}
+		}
+		p.queue = append(p.queue, o)
+		p.mu.Unlock()
+		if _, err := p.ch.PublishWithDeferredConfirm(m.Topic, m.Key, mandatory, false, pubs[i]); err != nil {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.dead = true
+			if last := len(p.queue) - 1; last >= p.head && p.queue[last] == o {
+				p.queue = p.queue[:last]
+				return n, &lostError{}
+			}
+			return n + 1, &lostError{} // the loop's fail already resolved it
 		}
 	}
 	return len(idx), nil
