@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -55,11 +56,14 @@ func isolatedVhost(t *testing.T) string {
 // consumed.
 func TestReconnectLosesNothing(t *testing.T) {
 	vurl := isolatedVhost(t)
-	b, _ := newTestBroker(t, Config{URL: vurl, ReconnectBackoff: courier.Backoff{Initial: 50 * time.Millisecond, Max: time.Second, Multiplier: 2}})
+	logs := &logRecorder{}
+	b, _ := newTestBroker(t, Config{URL: vurl, Logger: slog.New(logs),
+		ReconnectBackoff: courier.Backoff{Initial: 50 * time.Millisecond, Max: time.Second, Multiplier: 2}})
 	topic, group := randomName("courier-test-"), randomName("group-")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: 4, DrainTimeout: 5 * time.Second})
+	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: 4,
+		DrainTimeout: 5 * time.Second, Logger: slog.New(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +157,11 @@ func TestReconnectLosesNothing(t *testing.T) {
 	if gens := b.pub.generation() + b.sub.generation(); gens-gen0 < 2*3 {
 		t.Errorf("connections were dialled %d times after the start, want at least 6 (3 kills x 2 connections)", gens-gen0)
 	}
+	// Each kill costs the consumer its channel once. More losses would mean it settled a
+	// delivery of a dead channel on the new one (PRECONDITION_FAILED: unknown delivery tag).
+	if lost := logs.matching("consuming channel lost"); len(lost) != 3 {
+		t.Errorf("consumer lost its channel %d times for 3 kills: %q", len(lost), lost)
+	}
 	mu.Lock()
 	dups := 0
 	for _, n := range consumed {
@@ -166,6 +175,41 @@ func TestReconnectLosesNothing(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Consume: %v", err)
 	}
+}
+
+// logRecorder keeps the messages and errors logged, for assertions.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			line += ": " + a.Value.String()
+		}
+		return true
+	})
+	l.mu.Lock()
+	l.recs = append(l.recs, line)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *logRecorder) matching(substr string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.recs {
+		if strings.Contains(r, substr) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func mustPath(t *testing.T, raw string) string {
