@@ -152,6 +152,7 @@ func (p *Producer) prepare(m *courier.Message) error {
 // publishRound publishes todo on s's channel and waits for the confirms. It sets errs and
 // returns the messages to publish again: those whose confirm the channel's loss took away.
 func (p *Producer) publishRound(ctx context.Context, s *slot, msgs []courier.Message, pubs []amqp.Publishing, todo []int, errs []error, round int) []int {
+	// failAll fails the messages in todo (which may be reassigned before it is called).
 	failAll := func(err error) []int {
 		if p.abortCtx.Err() != nil {
 			err = courier.ErrClosed
@@ -175,31 +176,30 @@ func (p *Producer) publishRound(ctx context.Context, s *slot, msgs []courier.Mes
 	if len(todo) == 0 {
 		return nil
 	}
-	w := newWaiter(len(msgs), len(todo))
-	n, _ := pc.publish(pubs, msgs, todo, w, !p.b.cfg.AllowUnroutable)
-	for _, i := range todo[n:] {
-		w.resolve(i, &lostError{})
-	}
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return failAll(fmt.Errorf("published, but the broker's confirm did not come before the context ended: %w", ctx.Err()))
-	case <-p.abortCtx.Done():
-		return failAll(courier.ErrClosed)
-	}
-	var again []int
-	for _, i := range todo {
-		err := w.result(i)
-		var lost *lostError
-		if errors.As(err, &lost) && (lost.retryable() && (lost.cause == nil || lost.cause.Code != amqp.NotFound || round < maxLostRounds)) {
-			again = append(again, i)
-			continue
+	out := pc.publish(msgs, pubs, todo, !p.b.cfg.AllowUnroutable)
+	again := make([]int, 0, len(todo)-len(out)) // lost with their channel: publish again
+	for k, o := range out {
+		i := todo[k]
+		select {
+		case <-o.dc.Done():
+		case <-ctx.Done():
+			pc.abandon(out[k:])
+			todo = append(again, todo[k:]...)
+			return failAll(fmt.Errorf("published, but the broker's confirm did not come before the context ended: %w", ctx.Err()))
+		case <-p.abortCtx.Done():
+			pc.abandon(out[k:])
+			todo = append(again, todo[k:]...)
+			return failAll(courier.ErrClosed)
 		}
-		if err != nil {
+		err := pc.fate(o)
+		var lost *lostError
+		if errors.As(err, &lost) && lost.retryable() && (lost.cause == nil || lost.cause.Code != amqp.NotFound || round < maxLostRounds) {
+			again = append(again, i)
+		} else if err != nil {
 			errs[i] = fmt.Errorf("rabbitmq: send to %q: %w", msgs[i].Topic, err)
 		}
 	}
-	return again
+	return append(again, todo[len(out):]...)
 }
 
 // declare declares the exchanges of the messages in todo, once per connection. A message

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/courier-go/courier"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -36,184 +37,187 @@ func (e *lostError) retryable() bool {
 // errNacked is the fate of a publish the broker refused (basic.nack).
 var errNacked = errors.New("rabbitmq: broker refused the message (nack)")
 
-// waiter collects the confirms of the messages of one Send or SendBatch call.
-type waiter struct {
-	mu   sync.Mutex
-	errs []error
-	left int
-	done chan struct{}
-}
+// returnsBuffer holds basic.returns until a Send reads them. amqp091 gives up handing one
+// over after 5 seconds; the watcher drains the buffer when no Send does.
+const returnsBuffer = 256
 
-// newWaiter waits for left confirms of messages numbered 0 to n-1.
-func newWaiter(n, left int) *waiter {
-	return &waiter{errs: make([]error, n), left: left, done: make(chan struct{})}
-}
-
-func (w *waiter) resolve(i int, err error) {
-	w.mu.Lock()
-	w.errs[i] = err
-	w.left--
-	last := w.left == 0
-	w.mu.Unlock()
-	if last {
-		close(w.done)
-	}
-}
-
-// result returns the error of message i; call it after done is closed.
-func (w *waiter) result(i int) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.errs[i]
-}
+// returnsPoll is how often the watcher drains returns nobody else took.
+const returnsPoll = 100 * time.Millisecond
 
 // outstanding is one publish waiting for its confirm.
 type outstanding struct {
 	exchange, key, id string
+	tag               uint64
 	returned          bool
-	w                 *waiter
-	i                 int
+	dc                *amqp.DeferredConfirmation
 }
 
-// pubChan is one channel in confirm mode. Its confirms arrive in publish order (amqp091
-// resequences them), so the publishes waiting for one form a FIFO. One goroutine reads both
-// confirms and returns: the broker sends a message's basic.return before its basic.ack, and
-// amqp091 hands the return over (unbuffered) before it reads the ack, so by the time the ack
-// of a message is read here its return has been recorded.
+// pubChan is one channel in confirm mode. A Send waits on its own deferred confirmation, which
+// amqp091's reader resolves directly. Unroutable messages come back as basic.return, which
+// the broker sends before the message's basic.ack; amqp091 puts the return in the buffered
+// returns channel before it reads the ack. So once a Send's confirmation is done, its return,
+// if any, is in that buffer or already taken from it: the Send drains the buffer, under mu,
+// before it reads its own returned mark. Whoever drains marks each return on the oldest
+// outstanding publish with the same exchange, routing key and message ID.
 type pubChan struct {
-	ch   *amqp.Channel
-	gen  uint64
-	conn *conn
+	ch      *amqp.Channel
+	gen     uint64
+	conn    *conn
+	returns chan amqp.Return
 
-	pubMu sync.Mutex     // serialises publishes, so that queue is in sequence order
-	mu    sync.Mutex     // guards the fields below; never held across I/O
-	queue []*outstanding // waiting for a confirm, oldest first
-	head  int
-	dead  bool
-	done  chan struct{} // closed when the loop has failed every outstanding publish
+	pubMu sync.Mutex // serialises publishes, so that each knows its delivery tag
+
+	mu        sync.Mutex // guards the fields below; never held across I/O
+	inflight  map[uint64]*outstanding
+	abandoned []*outstanding // their Send stopped waiting; dropped once confirmed
+	dead      bool
+	cause     *amqp.Error   // why the channel closed, when the broker said
+	done      chan struct{} // closed once the channel closed and cause is set
 }
 
 func newPubChan(c *conn, ch *amqp.Channel, gen uint64) (*pubChan, error) {
 	if err := ch.Confirm(false); err != nil {
 		_ = ch.Close()
-		return nil, fmt.Errorf("rabbitmq: enable publisher confirms: %w", err)
+		return nil, err
 	}
-	p := &pubChan{ch: ch, gen: gen, conn: c, done: make(chan struct{})}
-	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1024))
-	returns := ch.NotifyReturn(make(chan amqp.Return))
-	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	go p.loop(confirms, returns, closed)
+	p := &pubChan{
+		ch:       ch,
+		gen:      gen,
+		conn:     c,
+		returns:  ch.NotifyReturn(make(chan amqp.Return, returnsBuffer)),
+		inflight: make(map[uint64]*outstanding),
+		done:     make(chan struct{}),
+	}
+	go p.watch(ch.NotifyClose(make(chan *amqp.Error, 1)))
 	return p, nil
 }
 
-func (p *pubChan) loop(confirms <-chan amqp.Confirmation, returns <-chan amqp.Return, closed <-chan *amqp.Error) {
+// watch waits for the channel to close, draining returns nobody else took meanwhile.
+func (p *pubChan) watch(closed <-chan *amqp.Error) {
 	defer close(p.done)
+	tick := time.NewTicker(returnsPoll)
+	defer tick.Stop()
 	for {
 		select {
-		case r, ok := <-returns:
-			if !ok {
-				returns = nil
-				continue
+		case <-tick.C:
+			if len(p.returns) > 0 {
+				p.mu.Lock()
+				p.drainLocked()
+				p.mu.Unlock()
 			}
-			p.returned(&r)
-		case c, ok := <-confirms:
-			if !ok {
-				var cause *amqp.Error
-				select {
-				case cause = <-closed:
-				default:
-				}
-				p.fail(cause)
-				return
+		case cause := <-closed:
+			p.mu.Lock()
+			p.dead, p.cause = true, cause
+			p.drainLocked()
+			p.mu.Unlock()
+			if cause != nil && cause.Code == amqp.NotFound {
+				p.conn.forgetDeclared() // an exchange was deleted under us
 			}
-			p.confirmed(c)
-		}
-	}
-}
-
-// returned marks the oldest outstanding publish that matches r: returns come in publish order,
-// and the exchange, routing key and message ID single out the message among those in flight.
-func (p *pubChan) returned(r *amqp.Return) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, o := range p.queue[p.head:] {
-		if !o.returned && o.id == r.MessageId && o.exchange == r.Exchange && o.key == r.RoutingKey {
-			o.returned = true
 			return
 		}
 	}
 }
 
-func (p *pubChan) confirmed(c amqp.Confirmation) {
-	p.mu.Lock()
-	if p.head == len(p.queue) {
-		p.mu.Unlock()
-		return // a confirm for nothing we sent: cannot happen, but must not panic
-	}
-	o := p.queue[p.head]
-	p.queue[p.head] = nil
-	p.head++
-	if p.head == len(p.queue) {
-		p.queue, p.head = p.queue[:0], 0
-	}
-	p.mu.Unlock()
-	var err error
-	switch {
-	case !c.Ack:
-		err = errNacked
-	case o.returned:
-		err = fmt.Errorf("%w: no queue is bound to exchange %q for routing key %q", courier.ErrUnroutable, o.exchange, o.key)
-	}
-	o.w.resolve(o.i, err)
-}
-
-// fail ends the channel: every publish still waiting is lost.
-func (p *pubChan) fail(cause *amqp.Error) {
-	p.mu.Lock()
-	p.dead = true
-	rest := p.queue[p.head:]
-	p.queue, p.head = nil, 0
-	p.mu.Unlock()
-	if cause != nil && cause.Code == amqp.NotFound {
-		p.conn.forgetDeclared() // an exchange was deleted under us
-	}
-	var err error = &lostError{cause: cause}
-	for _, o := range rest {
-		o.w.resolve(o.i, err)
+// drainLocked takes every return in the buffer and marks its publish; p.mu is held.
+func (p *pubChan) drainLocked() {
+	for {
+		select {
+		case r, ok := <-p.returns:
+			if !ok {
+				return
+			}
+			var oldest *outstanding
+			for _, o := range p.inflight {
+				if !o.returned && o.id == r.MessageId && o.exchange == r.Exchange && o.key == r.RoutingKey &&
+					(oldest == nil || o.tag < oldest.tag) {
+					oldest = o
+				}
+			}
+			if oldest != nil {
+				oldest.returned = true
+			}
+		default:
+			return
+		}
 	}
 }
 
-// publish sends msgs[i] for each i in idx, registering each with w. It returns how many it sent;
-// those not sent are the caller's to resolve (the channel is dead).
-//
-// pubMu keeps p.queue in the channel's sequence order; p.mu is held only to touch the queue,
-// never across a write, so that the loop is never stuck behind a publish blocked by the
-// broker's flow control: amqp091 drops a confirm it cannot hand over within 5 seconds.
-func (p *pubChan) publish(pubs []amqp.Publishing, msgs []courier.Message, idx []int, w *waiter, mandatory bool) (int, error) {
+// publish sends msgs[i] for each i in idx, in order, and returns their outstanding publishes.
+// When the channel fails it stops: the messages from idx[len(out)] on were not sent.
+func (p *pubChan) publish(msgs []courier.Message, pubs []amqp.Publishing, idx []int, mandatory bool) (out []*outstanding) {
 	p.pubMu.Lock()
 	defer p.pubMu.Unlock()
-	for n, i := range idx {
+	out = make([]*outstanding, 0, len(idx))
+	for _, i := range idx {
+		// The outstanding publish is registered before it is sent, so that its return finds it.
+		tag := p.ch.GetNextPublishSeqNo()
 		m := &msgs[i]
-		o := &outstanding{exchange: m.Topic, key: m.Key, id: m.ID, w: w, i: i}
+		o := &outstanding{exchange: m.Topic, key: m.Key, id: m.ID, tag: tag}
 		p.mu.Lock()
 		if p.dead {
 			p.mu.Unlock()
-			return n, &lostError{}
+			return out
 		}
-		p.queue = append(p.queue, o)
+		p.inflight[tag] = o
 		p.mu.Unlock()
-		if _, err := p.ch.PublishWithDeferredConfirm(m.Topic, m.Key, mandatory, false, pubs[i]); err != nil {
+		dc, err := p.ch.PublishWithDeferredConfirm(o.exchange, o.key, mandatory, false, pubs[i])
+		if err != nil || dc == nil || dc.DeliveryTag != tag {
 			p.mu.Lock()
-			defer p.mu.Unlock()
+			delete(p.inflight, tag)
 			p.dead = true
-			if last := len(p.queue) - 1; last >= p.head && p.queue[last] == o {
-				p.queue = p.queue[:last]
-				return n, &lostError{}
-			}
-			return n + 1, &lostError{} // the loop's fail already resolved it
+			p.mu.Unlock()
+			return out
+		}
+		o.dc = dc
+		out = append(out, o)
+	}
+	return out
+}
+
+// fate returns what became of o, whose confirmation is done.
+func (p *pubChan) fate(o *outstanding) error {
+	acked := o.dc.Acked()
+	if !acked && p.ch.IsClosed() {
+		<-p.done // amqp091 also nacks what is pending when the channel closes: learn why it did
+	}
+	p.mu.Lock()
+	p.drainLocked()
+	delete(p.inflight, o.tag)
+	p.sweepLocked()
+	returned, dead, cause := o.returned, p.dead, p.cause
+	p.mu.Unlock()
+	switch {
+	case !acked && dead:
+		return &lostError{cause: cause}
+	case !acked:
+		return errNacked
+	case returned:
+		return fmt.Errorf("%w: no queue is bound to exchange %q for routing key %q", courier.ErrUnroutable, o.exchange, o.key)
+	}
+	return nil
+}
+
+// abandon forgets publishes whose Send stopped waiting; they are dropped once confirmed.
+func (p *pubChan) abandon(os []*outstanding) {
+	p.mu.Lock()
+	p.abandoned = append(p.abandoned, os...)
+	p.sweepLocked()
+	p.mu.Unlock()
+}
+
+// sweepLocked drops the abandoned publishes that are confirmed; p.mu is held.
+func (p *pubChan) sweepLocked() {
+	kept := p.abandoned[:0]
+	for _, o := range p.abandoned {
+		select {
+		case <-o.dc.Done():
+			delete(p.inflight, o.tag)
+		default:
+			kept = append(kept, o)
 		}
 	}
-	return len(idx), nil
+	clear(p.abandoned[len(kept):])
+	p.abandoned = kept
 }
 
 // alive reports whether the channel can still publish.
@@ -223,7 +227,7 @@ func (p *pubChan) alive() bool {
 	return !p.dead && !p.ch.IsClosed()
 }
 
-// close closes the channel; the loop fails what is outstanding.
+// close closes the channel; the publishes still waiting are lost.
 func (p *pubChan) close() {
 	_ = p.ch.Close()
 	<-p.done
