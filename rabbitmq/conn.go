@@ -35,20 +35,18 @@ type conn struct {
 	admin   *amqp.Channel // channel for declarations; a failed declaration closes it
 	adminOf uint64        // gen it belongs to
 
-	declMu   sync.Mutex
-	declared map[string]uint64 // exchange -> gen it was declared on
+	declared sync.Map // exchange name -> gen (uint64) it was declared on
 }
 
 // dialConn connects; it fails when the broker cannot be reached before ctx ends.
 func dialConn(ctx context.Context, cfg Config, role string) (*conn, error) {
 	c := &conn{
-		cfg:      cfg,
-		role:     role,
-		log:      cfg.Logger.With("broker", "rabbitmq", "connection", role),
-		ready:    make(chan struct{}),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
-		declared: make(map[string]uint64),
+		cfg:     cfg,
+		role:    role,
+		log:     cfg.Logger.With("broker", "rabbitmq", "connection", role),
+		ready:   make(chan struct{}),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	ac, err := c.dial(ctx)
 	if err != nil {
@@ -227,10 +225,7 @@ func (c *conn) declare(ctx context.Context, fn func(ch *amqp.Channel) error) err
 
 // declareExchange declares topic's exchange once per connection.
 func (c *conn) declareExchange(ctx context.Context, topic string, gen uint64) error {
-	c.declMu.Lock()
-	done := c.declared[topic] == gen
-	c.declMu.Unlock()
-	if done {
+	if g, ok := c.declared.Load(topic); ok && g.(uint64) == gen {
 		return nil
 	}
 	err := c.declare(ctx, func(ch *amqp.Channel) error {
@@ -239,18 +234,14 @@ func (c *conn) declareExchange(ctx context.Context, topic string, gen uint64) er
 	if err != nil {
 		return fmt.Errorf("rabbitmq: declare exchange %q (type %s): %w", topic, c.cfg.ExchangeType, err)
 	}
-	c.declMu.Lock()
-	c.declared[topic] = gen
-	c.declMu.Unlock()
+	c.declared.Store(topic, gen)
 	return nil
 }
 
 // forgetDeclared makes the next publish to each exchange declare it again: the broker said
 // one was missing (deleted while we ran).
 func (c *conn) forgetDeclared() {
-	c.declMu.Lock()
-	clear(c.declared)
-	c.declMu.Unlock()
+	c.declared.Clear()
 }
 
 // close closes the connection and stops reconnecting. Idempotent.

@@ -47,11 +47,12 @@ type Producer struct {
 	abort    context.CancelFunc
 }
 
-// slot holds one publishing channel, replaced when it dies. lock is a channel so that waiting
-// for it respects the caller's context.
+// slot holds one publishing channel, replaced when it dies. Sends read it without locking;
+// lock, a channel so that waiting for it respects the caller's context, is taken only to
+// replace it.
 type slot struct {
 	lock chan struct{}
-	pc   *pubChan
+	pc   atomic.Pointer[pubChan]
 }
 
 func newProducer(b *Broker) *Producer {
@@ -229,18 +230,21 @@ func (p *Producer) declare(ctx context.Context, pc *pubChan, msgs []courier.Mess
 // channel returns s's live channel, opening a new one (waiting for a reconnect if need be)
 // when it has none.
 func (p *Producer) channel(ctx context.Context, s *slot) (*pubChan, error) {
+	if pc := s.pc.Load(); pc != nil && pc.alive() {
+		return pc, nil
+	}
 	select {
 	case s.lock <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-s.lock }()
-	if s.pc != nil && s.pc.alive() {
-		return s.pc, nil
-	}
-	if s.pc != nil {
-		s.pc.close()
-		s.pc = nil
+	if pc := s.pc.Load(); pc != nil {
+		if pc.alive() {
+			return pc, nil // another Send replaced it meanwhile
+		}
+		pc.close()
+		s.pc.Store(nil)
 	}
 	// Waiting for a reconnect: Close's abort must end the wait too.
 	ctx, cancel := context.WithCancel(ctx)
@@ -258,7 +262,7 @@ func (p *Producer) channel(ctx context.Context, s *slot) (*pubChan, error) {
 		pc.close()
 		return nil, courier.ErrClosed
 	}
-	s.pc = pc
+	s.pc.Store(pc)
 	return pc, nil
 }
 
@@ -291,9 +295,8 @@ func (p *Producer) Close() error {
 	for i := range p.slots {
 		s := &p.slots[i]
 		s.lock <- struct{}{}
-		if s.pc != nil {
-			s.pc.close()
-			s.pc = nil
+		if pc := s.pc.Swap(nil); pc != nil {
+			pc.close()
 		}
 		<-s.lock
 	}

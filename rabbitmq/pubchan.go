@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/courier-go/courier"
@@ -65,7 +66,8 @@ type pubChan struct {
 	conn    *conn
 	returns chan amqp.Return
 
-	pubMu sync.Mutex // serialises publishes, so that each knows its delivery tag
+	pubMu  sync.Mutex  // serialises publishes, so that each knows its delivery tag
+	broken atomic.Bool // a publish failed or the channel closed: Sends open another
 
 	mu        sync.Mutex // guards the fields below; never held across I/O
 	inflight  map[uint64]*outstanding
@@ -108,6 +110,7 @@ func (p *pubChan) watch(closed <-chan *amqp.Error) {
 		case cause := <-closed:
 			p.mu.Lock()
 			p.dead, p.cause = true, cause
+			p.broken.Store(true)
 			p.drainLocked()
 			p.mu.Unlock()
 			if cause != nil && cause.Code == amqp.NotFound {
@@ -165,6 +168,7 @@ func (p *pubChan) publish(msgs []courier.Message, pubs []amqp.Publishing, idx []
 			p.mu.Lock()
 			delete(p.inflight, tag)
 			p.dead = true
+			p.broken.Store(true)
 			p.mu.Unlock()
 			return out
 		}
@@ -222,9 +226,7 @@ func (p *pubChan) sweepLocked() {
 
 // alive reports whether the channel can still publish.
 func (p *pubChan) alive() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return !p.dead && !p.ch.IsClosed()
+	return !p.broken.Load() && !p.ch.IsClosed()
 }
 
 // close closes the channel; the publishes still waiting are lost.
