@@ -111,7 +111,11 @@ func TestAttemptFromDeliveryCount(t *testing.T) {
 			return hctx.Err()
 		}))
 	}()
-	<-inHandler
+	select {
+	case <-inHandler:
+	case <-ctx.Done():
+		t.Fatal("message never delivered to the first consumer")
+	}
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
