@@ -294,3 +294,10 @@ func (c *conn) generation() uint64 {
 	defer c.mu.Unlock()
 	return c.gen
 }
+
+// up reports whether the connection is open now.
+func (c *conn) up() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c != nil && !c.c.IsClosed()
+}

@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -230,4 +231,81 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestSendWaitsOutOutage makes the broker refuse reconnects (the user loses its permissions
+// on the vhost, then all connections are closed): a Send then fails at its context deadline,
+// not before and not with a silent success; a Send started during the outage succeeds once
+// the permissions are back, and its message is consumed.
+func TestSendWaitsOutOutage(t *testing.T) {
+	vurl := isolatedVhost(t)
+	vhost := strings.TrimPrefix(mustPath(t, vurl), "/")
+	user := mustUser(t, vurl)
+	b, _ := newTestBroker(t, Config{URL: vurl, Logger: slog.New(&logRecorder{}),
+		ReconnectBackoff: courier.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic, group := randomName("courier-test-"), randomName("group-")
+	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: group, Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.NewProducer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Send(ctx, courier.Message{ID: "before", Topic: topic, Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+
+	rabbitmqctl(t, "clear_permissions", "-p", vhost, user)
+	restored := false
+	restore := func() {
+		if !restored {
+			rabbitmqctl(t, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+			restored = true
+		}
+	}
+	defer restore()
+	rabbitmqctl(t, "close_all_connections", "-p", vhost, "outage")
+	waitFor(t, 30*time.Second, "the producers' connection to drop", func() bool { return !b.pub.up() })
+
+	short, cancelShort := context.WithTimeout(ctx, 500*time.Millisecond)
+	start := time.Now()
+	err = p.Send(short, courier.Message{ID: "during", Topic: topic, Value: []byte("x")})
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send during the outage: %v, want the context's deadline", err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Errorf("Send gave up after %v, before its deadline", d)
+	}
+	t.Logf("Send during the outage: %v", err)
+
+	result := make(chan error, 1)
+	go func() { result <- p.Send(ctx, courier.Message{ID: "waited", Topic: topic, Value: []byte("x")}) }()
+	restore()
+	if err := <-result; err != nil {
+		t.Fatalf("Send started during the outage: %v", err)
+	}
+	got := make(chan string, 4)
+	consume(t, c, func(_ context.Context, m courier.Message) error { got <- m.ID; return nil })
+	seen := map[string]bool{}
+	for !seen["waited"] {
+		select {
+		case id := <-got:
+			seen[id] = true
+		case <-ctx.Done():
+			t.Fatalf("the message sent across the outage was not consumed (got %v)", seen)
+		}
+	}
+}
+
+func mustUser(t *testing.T, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		t.Fatalf("URL %q has no user", raw)
+	}
+	return u.User.Username()
 }
