@@ -24,10 +24,11 @@
 // SendBatch publishes a whole batch before waiting for its confirms. WithTTL gives messages
 // a time to live (Producer.SendWith).
 //
-// Wire format: ID is the AMQP message-id, Value the body, Headers the header table (string
-// values). The nanosecond Timestamp, the Key (kept even when a dead-letter exchange rewrites
-// the routing key) and a nil-Value mark travel in "courier-" headers, which user headers
-// cannot use.
+// Wire format: ID is the AMQP message-id, Key the routing key, Value the body, Headers the
+// header table (string values). The nanosecond Timestamp (the AMQP timestamp property, also
+// set, has whole seconds) and a nil-Value mark travel in "courier-" headers, which user
+// headers cannot use. A dead-lettered message keeps the Key it was first published with
+// (read from its x-death header), even when the dead-lettering rewrote its routing key.
 //
 // # Consuming
 //
@@ -38,6 +39,11 @@
 // retries made in place (classic queues only say that a delivery is a redelivery, Attempt 2).
 // QueueConfig adds dead-lettering (DeadLetterExchange, DeliveryLimit, MaxAttempts) and
 // single-active-consumer.
+//
+// RabbitMQ 4 gives quorum queues a default delivery limit of 20: a message returned to its
+// queue that often (by consumers closing while handling it) is then dropped, unless the queue
+// has a DeadLetterExchange. Set QueueConfig.DeliveryLimit to -1 there to lift the limit, or
+// give the group a dead-letter exchange. RabbitMQ 3 has no such default.
 //
 // # Failures
 //
