@@ -1,0 +1,241 @@
+package rabbitmq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/dispatch"
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Consumer consumes one group's queue with manual acks through the shared dispatch engine,
+// and comes back by itself after the connection or its channel is lost. It implements
+// courier.Consumer.
+type Consumer struct {
+	b        *Broker
+	cfg      courier.ConsumerConfig
+	q        QueueConfig
+	prefetch int
+	log      *slog.Logger
+
+	mu        sync.Mutex
+	consuming bool
+	closed    bool
+	stop      context.CancelFunc // ends the running Consume
+	stopped   chan struct{}      // closed when the running Consume has returned
+}
+
+func newConsumer(b *Broker, cfg courier.ConsumerConfig, q QueueConfig) *Consumer {
+	return &Consumer{
+		b:        b,
+		cfg:      cfg,
+		q:        q,
+		prefetch: b.cfg.prefetch(cfg.Concurrency),
+		log:      cfg.Logger.With("broker", "rabbitmq", "group", cfg.Group),
+	}
+}
+
+// queueArgs are the x-arguments of the group's queue. Declaring an existing queue with other
+// arguments fails (PRECONDITION_FAILED), which the error reports.
+func (c *Consumer) queueArgs() amqp.Table {
+	args := amqp.Table{"x-queue-type": string(c.q.Type)}
+	if c.q.DeadLetterExchange != "" {
+		args["x-dead-letter-exchange"] = c.q.DeadLetterExchange
+	}
+	if c.q.DeliveryLimit != 0 {
+		args["x-delivery-limit"] = int64(c.q.DeliveryLimit)
+	}
+	if c.q.SingleActiveConsumer {
+		args["x-single-active-consumer"] = true
+	}
+	return args
+}
+
+// declareOn declares the group's queue, its topics' exchanges and the bindings on ch.
+func (c *Consumer) declareOn(ch *amqp.Channel) error {
+	if _, err := ch.QueueDeclare(c.cfg.Group, true, false, false, false, c.queueArgs()); err != nil {
+		return fmt.Errorf("rabbitmq: declare queue %q (%s) of group %q: %w", c.cfg.Group, c.q.Type, c.cfg.Group, err)
+	}
+	for _, t := range c.cfg.Topics {
+		if err := ch.ExchangeDeclare(t, c.b.cfg.ExchangeType, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("rabbitmq: declare exchange %q (type %s) for group %q: %w", t, c.b.cfg.ExchangeType, c.cfg.Group, err)
+		}
+		if err := ch.QueueBind(c.cfg.Group, c.q.BindingKey, t, false, nil); err != nil {
+			return fmt.Errorf("rabbitmq: bind queue %q to exchange %q: %w", c.cfg.Group, t, err)
+		}
+	}
+	return nil
+}
+
+// declare declares the topology on the broker's declaration channel.
+func (c *Consumer) declare(ctx context.Context) error {
+	return c.b.sub.declare(ctx, c.declareOn)
+}
+
+// Consume runs h on the group's messages until ctx ends or Close is called, then returns nil.
+// A lost connection or channel is reopened with backoff and consuming goes on; the deliveries
+// it had not acknowledged come back from the broker. It returns an error only when the broker
+// refuses the group's topology (a queue declared earlier with other arguments, say).
+func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+	if h == nil {
+		return fmt.Errorf("%w: rabbitmq: Consume needs a handler", courier.ErrInvalidConfig)
+	}
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return courier.ErrClosed
+	case c.consuming:
+		c.mu.Unlock()
+		return fmt.Errorf("rabbitmq: Consume is already running on the consumer of group %q", c.cfg.Group)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.consuming = true
+	c.stop = cancel
+	c.stopped = make(chan struct{})
+	c.mu.Unlock()
+	defer close(c.stopped)
+
+	ecfg := dispatch.FromConsumerConfig("rabbitmq", c.cfg)
+	ecfg.QueueSize = c.prefetch
+	eng := dispatch.New(ctx, h, settler{c}, ecfg)
+	defer eng.Close()
+
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		s, err := c.open(ctx, eng)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, courier.ErrClosed) {
+				break // Close, or the broker closed under us
+			}
+			if refused(err) {
+				return err
+			}
+			delay := c.b.cfg.ReconnectBackoff.Delay(attempt)
+			c.log.Warn("rabbitmq: cannot consume yet; retrying", "err", err, "delay", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+			continue
+		}
+		attempt = 0
+		if lost := s.run(ctx, eng); lost != nil {
+			c.log.Warn("rabbitmq: consuming channel lost; resuming", "err", lost)
+			s.kill() // its deliveries will come back from the broker: drop what the engine holds
+			continue
+		}
+		// Shutting down: stop deliveries, let the engine drain and release on this channel,
+		// then send the last acks and close it.
+		s.cancelConsumer()
+		eng.Close()
+		s.close()
+	}
+	return nil
+}
+
+// refused reports whether the broker refused the topology or access (not a lost connection),
+// which retrying will not fix.
+func refused(err error) bool {
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || !ae.Server {
+		return false
+	}
+	switch ae.Code {
+	case amqp.PreconditionFailed, amqp.AccessRefused, amqp.NotAllowed, amqp.ResourceLocked, amqp.NotImplemented:
+		return true
+	}
+	return false
+}
+
+// open opens a channel, declares the topology on it, and starts consuming.
+func (c *Consumer) open(ctx context.Context, eng *dispatch.Engine) (*session, error) {
+	ch, _, err := c.b.sub.channel(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*session, error) {
+		_ = ch.Close()
+		return nil, err
+	}
+	if err := ch.Qos(c.prefetch, 0, false); err != nil {
+		return fail(fmt.Errorf("rabbitmq: set prefetch %d: %w", c.prefetch, err))
+	}
+	if err := c.declareOn(ch); err != nil {
+		return fail(err)
+	}
+	tag := consumerTag()
+	deliveries, err := ch.Consume(c.cfg.Group, tag, false, false, false, false, nil)
+	if err != nil {
+		return fail(fmt.Errorf("rabbitmq: consume queue %q: %w", c.cfg.Group, err))
+	}
+	return newSession(c, ch, tag, deliveries, eng), nil
+}
+
+func consumerTag() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "courier-" + hex.EncodeToString(b[:])
+}
+
+// Close stops Consume, waits for it to drain (bounded by DrainTimeout), and is idempotent.
+func (c *Consumer) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	stopped := c.stopped
+	if c.stop != nil {
+		c.stop()
+	}
+	c.mu.Unlock()
+	if stopped != nil {
+		<-stopped
+	}
+	c.b.forgetConsumer(c)
+	return nil
+}
+
+// errSessionLost is the error of settling a delivery whose channel is gone: delivery tags
+// belong to their channel, so the broker delivers the message again instead.
+var errSessionLost = errors.New("rabbitmq: the delivery's channel was lost; the broker delivers it again")
+
+// settler settles deliveries on the session (channel) they came from.
+type settler struct{ c *Consumer }
+
+func (st settler) Ack(_ context.Context, d dispatch.Delivery) error {
+	return d.Ref.(*session).settle(d.Tag, opAck)
+}
+
+// Retry counts an in-place retry in Attempt, or, once Queue.MaxAttempts attempts failed,
+// rejects the message so that the broker dead-letters it.
+func (st settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
+	s := d.Ref.(*session)
+	if s.ctx.Err() != nil {
+		return d, errSessionLost
+	}
+	if max := st.c.q.MaxAttempts; max > 0 && d.Msg.Attempt >= max {
+		if err := s.settle(d.Tag, opReject); err != nil {
+			return d, err
+		}
+		return d, fmt.Errorf("rabbitmq: message %s failed %d attempts; dead-lettered to exchange %q",
+			d.Msg.ID, d.Msg.Attempt, st.c.q.DeadLetterExchange)
+	}
+	d.Msg.Attempt++
+	return d, nil
+}
+
+func (st settler) Release(d dispatch.Delivery) {
+	_ = d.Ref.(*session).settle(d.Tag, opRequeue)
+}

@@ -1,0 +1,58 @@
+// Package rabbitmq is courier's adapter for RabbitMQ, on github.com/rabbitmq/amqp091-go.
+// Importing it registers the amqp:// and amqps:// URL schemes with courier.Open:
+//
+//	import _ "github.com/courier-go/courier/rabbitmq"
+//
+//	b, err := courier.Open(ctx, "amqp://guest:guest@localhost:5672/?queue_type=quorum")
+//
+// # Topology
+//
+// Each topic is a durable exchange (of Config.ExchangeType, topic by default) and a message's
+// Key is its routing key. Each consumer group is a durable queue named after the group
+// (quorum by default, classic on request) bound to the exchanges of its topics with
+// QueueConfig.BindingKey ("#": every key). NewConsumer declares all of it, so messages sent
+// after it returns are kept for the group; messages sent before a group's queue existed are
+// not (RabbitMQ does not replay). Producers declare the exchanges they send to. Everything is
+// declared again after a reconnect.
+//
+// # Publishing
+//
+// Messages are persistent and published with publisher confirms: Send returns once the broker
+// has confirmed the message; a nack is an error. With the mandatory flag (the default) a
+// message no queue receives fails with an error wrapping courier.ErrUnroutable instead of
+// being dropped. Concurrent Sends spread over Config.PublisherChannels channels, and
+// SendBatch publishes a whole batch before waiting for its confirms. WithTTL gives messages
+// a time to live (Producer.SendWith).
+//
+// Wire format: ID is the AMQP message-id, Key the routing key, Value the body, Headers the
+// header table (string values). The nanosecond Timestamp (the AMQP timestamp property, also
+// set, has whole seconds) and a nil-Value mark travel in "courier-" headers, which user
+// headers cannot use. A dead-lettered message keeps the Key it was first published with
+// (read from its x-death header), even when the dead-lettering rewrote its routing key.
+//
+// # Consuming
+//
+// Deliveries are acknowledged manually after the handler returned nil, in batches (one
+// basic.ack with multiple set over consecutive delivery tags). Prefetch is sized from
+// Concurrency. A handler error retries the message in place after the backoff, keeping its
+// place in its key's order; Attempt is the quorum queue's x-delivery-count plus one, plus the
+// retries made in place (classic queues only say that a delivery is a redelivery, Attempt 2).
+// QueueConfig adds dead-lettering (DeadLetterExchange, DeliveryLimit, MaxAttempts) and
+// single-active-consumer.
+//
+// RabbitMQ 4 gives quorum queues a default delivery limit of 20: a message returned to its
+// queue that often (by consumers closing while handling it) is then dropped, unless the queue
+// has a DeadLetterExchange. Set QueueConfig.DeliveryLimit to -1 there to lift the limit, or
+// give the group a dead-letter exchange. RabbitMQ 3 has no such default.
+//
+// # Failures
+//
+// The producers' and the consumers' connections reconnect by themselves with
+// Config.ReconnectBackoff. A Send during an outage waits for the reconnect, or for its ctx.
+// A Send whose confirm the lost connection took away publishes the message again once
+// reconnected (at-least-once: the broker may then hold it twice), so Send never reports a
+// success it did not get. A consumer re-declares its topology and resumes; the deliveries it
+// had not acknowledged come back from the broker, and acks for them are never sent on the new
+// channel (delivery tags belong to their channel): the handlers still running on them see
+// their context cancelled.
+package rabbitmq

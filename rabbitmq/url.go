@@ -1,0 +1,153 @@
+package rabbitmq
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/courier-go/courier"
+)
+
+// urlParams maps each URL query parameter to the Config field it sets.
+var urlParams = map[string]func(c *Config, v string) error{
+	"exchange_type":   func(c *Config, v string) error { c.ExchangeType = v; return nil },
+	"connection_name": func(c *Config, v string) error { c.ConnectionName = v; return nil },
+	"mandatory": func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.AllowUnroutable = !b
+		return err
+	},
+	"max_message_bytes":  intParam(func(c *Config) *int { return &c.MaxMessageBytes }),
+	"publisher_channels": intParam(func(c *Config) *int { return &c.PublisherChannels }),
+	"prefetch":           intParam(func(c *Config) *int { return &c.Prefetch }),
+	"heartbeat":          durationParam(func(c *Config) *time.Duration { return &c.Heartbeat }),
+	"connect_timeout":    durationParam(func(c *Config) *time.Duration { return &c.ConnectTimeout }),
+	"close_timeout":      durationParam(func(c *Config) *time.Duration { return &c.CloseTimeout }),
+	"queue_type":         func(c *Config, v string) error { c.Queue.Type = QueueType(v); return nil },
+	"binding_key":        func(c *Config, v string) error { c.Queue.BindingKey = v; return nil },
+	"dead_letter_exchange": func(c *Config, v string) error {
+		c.Queue.DeadLetterExchange = v
+		return nil
+	},
+	"delivery_limit": intParam(func(c *Config) *int { return &c.Queue.DeliveryLimit }),
+	"max_attempts":   intParam(func(c *Config) *int { return &c.Queue.MaxAttempts }),
+	"single_active_consumer": func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Queue.SingleActiveConsumer = b
+		return err
+	},
+	// TLS, named as amqp091-go's own URI parser names them.
+	"server_name": func(c *Config, v string) error { tlsConfig(c).ServerName = v; return nil },
+	"cacertfile": func(c *Config, v string) error {
+		pem, err := os.ReadFile(v)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("no PEM certificate in %s", v)
+		}
+		tlsConfig(c).RootCAs = pool
+		return nil
+	},
+	"certfile": func(*Config, string) error { return nil }, // read with keyfile, below
+	"keyfile":  func(*Config, string) error { return nil },
+}
+
+func intParam(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("not a whole number")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// durationParam reads a Go duration ("10s") or a whole number of seconds.
+func durationParam(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if n, err := strconv.Atoi(v); err == nil {
+			*field(c) = time.Duration(n) * time.Second
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration (10s) or a number of seconds")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func tlsConfig(c *Config) *tls.Config {
+	if c.TLS == nil {
+		c.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return c.TLS
+}
+
+// ParseURL reads a Config from an amqp:// or amqps:// URL: credentials, host, port and vhost
+// as RabbitMQ defines them (amqp://user:pass@host:5672/vhost, the vhost percent-encoded, "/"
+// by default), and these query parameters:
+//
+//	exchange_type=topic|direct|fanout|headers   Config.ExchangeType
+//	mandatory=true|false                         false sets Config.AllowUnroutable
+//	max_message_bytes=N  publisher_channels=N  prefetch=N
+//	heartbeat=10s  connect_timeout=30s  close_timeout=30s   (durations, or seconds)
+//	connection_name=NAME
+//	queue_type=quorum|classic  binding_key=KEY  dead_letter_exchange=NAME
+//	delivery_limit=N  max_attempts=N  single_active_consumer=true|false
+//	cacertfile=PATH  certfile=PATH  keyfile=PATH  server_name=NAME   (amqps)
+//
+// An unknown parameter is an error, so that a typo is not silently ignored.
+func ParseURL(u *url.URL) (Config, error) {
+	var cfg Config
+	if u.Scheme != "amqp" && u.Scheme != "amqps" {
+		return cfg, fmt.Errorf("%w: rabbitmq: URL scheme is %q, want amqp or amqps", courier.ErrInvalidConfig, u.Scheme)
+	}
+	q := u.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		set, ok := urlParams[k]
+		if !ok {
+			known := make([]string, 0, len(urlParams))
+			for name := range urlParams {
+				known = append(known, name)
+			}
+			sort.Strings(known)
+			return cfg, fmt.Errorf("%w: rabbitmq: unknown URL parameter %q (known: %s)",
+				courier.ErrInvalidConfig, k, strings.Join(known, ", "))
+		}
+		v := q.Get(k)
+		if err := set(&cfg, v); err != nil {
+			return cfg, fmt.Errorf("%w: rabbitmq: URL parameter %s=%q: %v", courier.ErrInvalidConfig, k, v, err)
+		}
+	}
+	if cert, key := q.Get("certfile"), q.Get("keyfile"); cert != "" || key != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: rabbitmq: URL parameters certfile and keyfile: %v", courier.ErrInvalidConfig, err)
+		}
+		tlsConfig(&cfg).Certificates = []tls.Certificate{pair}
+	}
+	if cfg.TLS != nil && u.Scheme != "amqps" {
+		return cfg, fmt.Errorf("%w: rabbitmq: TLS parameters need an amqps:// URL", courier.ErrInvalidConfig)
+	}
+	bare := *u
+	bare.RawQuery = ""
+	bare.Fragment = ""
+	cfg.URL = bare.String()
+	return cfg, cfg.Validate()
+}
