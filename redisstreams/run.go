@@ -26,15 +26,20 @@ type run struct {
 	readArgs *redis.XReadGroupArgs
 	cursors  []string // XAUTOCLAIM cursor per stream
 
-	relMu    sync.Mutex
-	released [][]string // per stream: entries handed back, for the group to take over
+	mu       sync.Mutex
+	held     []map[string]struct{} // per stream: entries submitted and not yet settled
+	released [][]string            // per stream: entries handed back, for the group to take over
 }
 
 func newRun(ctx context.Context, c *consumer, h courier.MessageHandler) *run {
 	r := &run{
 		c: c, cfg: c.b.cfg,
 		cursors:  make([]string, len(c.streams)),
+		held:     make([]map[string]struct{}, len(c.streams)),
 		released: make([][]string, len(c.streams)),
+	}
+	for i := range r.held {
+		r.held[i] = make(map[string]struct{})
 	}
 	keys := make([]string, 0, 2*len(c.streams))
 	for _, s := range c.streams {
@@ -174,6 +179,9 @@ func (r *run) submit(ctx context.Context, i int, id string, msg courier.Message,
 			"entry", id, "err", decodeErr)
 		return true
 	}
+	r.mu.Lock()
+	r.held[i][id] = struct{}{}
+	r.mu.Unlock()
 	if err := r.eng.Submit(ctx, dispatch.Delivery{Msg: msg, Ref: id, Tag: uint64(i)}); err != nil {
 		r.release(i, id)
 		return false
@@ -260,62 +268,88 @@ func (r *run) keep(stop <-chan struct{}) {
 	period := min(r.cfg.ClaimInterval, r.cfg.ClaimIdle/3)
 	t := time.NewTicker(period)
 	defer t.Stop()
-	c := r.c
+	ids := make([][]string, len(r.held))
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
+		r.mu.Lock()
+		for i, h := range r.held {
+			ids[i] = ids[i][:0]
+			for id := range h {
+				ids[i] = append(ids[i], id)
+			}
+		}
+		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), max(period, time.Second))
-		for _, s := range c.streams {
-			err := refreshScript.Run(ctx, c.b.client, []string{s.key}, c.cfg.Group, c.name, period.Milliseconds()).Err()
-			if err != nil && !isNoGroup(err) {
-				c.log.Warn("redis: could not refresh the entries in progress; another consumer may take them over",
-					"topic", s.topic, "err", err)
+		for i, s := range r.c.streams {
+			if err := r.touch(ctx, i, ids[i], 0); err != nil && !isNoGroup(err) {
+				r.c.log.Warn("redis: could not refresh the entries in progress; another consumer may take them over",
+					"topic", s.topic, "entries", len(ids[i]), "err", err)
 			}
 		}
 		cancel()
 	}
 }
 
+// touch runs touchScript on entries ids of stream i, in chunks.
+func (r *run) touch(ctx context.Context, i int, ids []string, idle time.Duration) error {
+	c := r.c
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		args := make([]any, 0, 3+n)
+		args = append(args, c.cfg.Group, c.name, idle.Milliseconds())
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		if err := touchScript.Run(ctx, c.b.client, []string{c.streams[i].key}, args...).Err(); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// settled forgets entry id of stream i: it is no longer this consumer's to keep.
+func (r *run) settled(i int, id string) {
+	r.mu.Lock()
+	delete(r.held[i], id)
+	r.mu.Unlock()
+}
+
 // release records entry id of stream i as handed back; flushReleases tells Redis.
 func (r *run) release(i int, id string) {
-	r.relMu.Lock()
+	r.mu.Lock()
+	delete(r.held[i], id)
 	r.released[i] = append(r.released[i], id)
-	r.relMu.Unlock()
+	r.mu.Unlock()
 }
 
 // flushReleases makes the released entries idle at once, so that the group's live consumers
 // take them over on their next claim pass instead of after ClaimIdle.
 func (r *run) flushReleases(ctx context.Context) {
-	r.relMu.Lock()
-	defer r.relMu.Unlock()
 	// Idle long enough for any consumer's ClaimIdle, yet short of the Unix epoch, which
-	// Redis would treat as an invalid delivery time.
-	const idle = int64(365 * 24 * time.Hour / time.Millisecond)
-	for i, ids := range r.released {
-		for len(ids) > 0 {
-			n := min(len(ids), 500)
-			args := make([]any, 0, 3+n)
-			args = append(args, r.c.cfg.Group, r.c.name, idle)
-			for _, id := range ids[:n] {
-				args = append(args, id)
-			}
-			if err := releaseScript.Run(ctx, r.c.b.client, []string{r.c.streams[i].key}, args...).Err(); err != nil {
-				r.c.log.Warn("redis: could not hand back entries; the group takes them over after ClaimIdle",
-					"topic", r.c.streams[i].topic, "entries", len(ids), "err", err)
-				break
-			}
-			ids = ids[n:]
+	// Redis would turn into an idle time of 0.
+	const idle = 365 * 24 * time.Hour
+	r.mu.Lock()
+	released := r.released
+	r.released = make([][]string, len(released))
+	r.mu.Unlock()
+	for i, ids := range released {
+		if err := r.touch(ctx, i, ids, idle); err != nil {
+			r.c.log.Warn("redis: could not hand back entries; the group takes them over after ClaimIdle",
+				"topic", r.c.streams[i].topic, "entries", len(ids), "err", err)
 		}
-		r.released[i] = r.released[i][:0]
 	}
 }
 
 // Ack queues the entry's XACK; the acker sends them in batches.
 func (r *run) Ack(ctx context.Context, d dispatch.Delivery) error {
-	return r.acks.add(ctx, int(d.Tag), d.Ref.(string))
+	id := d.Ref.(string)
+	r.settled(int(d.Tag), id)
+	return r.acks.add(ctx, int(d.Tag), id)
 }
 
 // Retry re-claims the entry before it is handled again, which raises its delivery count in
@@ -329,14 +363,18 @@ func (r *run) Retry(ctx context.Context, d dispatch.Delivery) (dispatch.Delivery
 		n, err := retryScript.Run(ctx, c.b.client, []string{s.key}, c.cfg.Group, c.name, id).Int64()
 		switch {
 		case err == nil && n == -1:
+			r.settled(int(d.Tag), id)
 			return d, c.errorf(s, "entry %s is no longer pending with consumer %s: another consumer took it over", id, c.name)
 		case err == nil && n == -2:
+			r.settled(int(d.Tag), id)
 			return d, c.errorf(s, "entry %s was deleted from the stream (trimmed) before it could be retried", id)
 		case err == nil:
 			d.Msg.Attempt = int(n)
 			return d, nil
 		case !transient(err) || !pause(ctx, nil, attempt):
-			r.release(int(d.Tag), id) // still ours: hand it back when Consume ends
+			// Still pending with this consumer but no longer held: it goes idle and the
+			// group takes it over after ClaimIdle.
+			r.settled(int(d.Tag), id)
 			return d, c.errorf(s, "re-claim entry %s for retry: %w", id, err)
 		}
 	}

@@ -19,11 +19,17 @@ if #c == 0 then return -2 end
 return n
 `)
 
-// releaseScript hands entries this consumer owns back to its group: their idle time is set
-// to ARGV[3] milliseconds, so any live consumer's next XAUTOCLAIM takes them, and their
-// delivery count is kept. ARGV: group, consumer, idle ms, entry IDs... It returns how many
-// entries it released.
-var releaseScript = redis.NewScript(`
+// touchScript sets the idle time of the given entries that this consumer still owns to
+// ARGV[3] milliseconds, keeping their delivery count. ARGV: group, consumer, idle ms, entry
+// IDs... It returns how many entries it touched. The consumer uses it two ways:
+//
+//   - idle 0 refreshes the entries it is still handling or waiting to retry, so that no other
+//     consumer's XAUTOCLAIM takes them over. Only entries it holds are refreshed: one pending
+//     under its name without its knowing (the reply of an XREADGROUP lost when Redis crashed)
+//     must go idle, so that the group delivers it again.
+//   - a long idle time hands entries back to the group: the next XAUTOCLAIM of any live
+//     consumer takes them, instead of waiting for ClaimIdle.
+var touchScript = redis.NewScript(`
 local n = 0
 for i = 4, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
@@ -31,26 +37,6 @@ for i = 4, #ARGV do
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'RETRYCOUNT', p[1][4], 'JUSTID')
     n = n + 1
   end
-end
-return n
-`)
-
-// refreshScript resets the idle time of the entries this consumer owns that have been idle
-// for at least ARGV[3] milliseconds, so that no other consumer's XAUTOCLAIM takes an entry
-// this one is still handling or waiting to retry. Delivery counts are kept (JUSTID).
-// ARGV: group, consumer, min idle ms. It returns how many entries it refreshed.
-var refreshScript = redis.NewScript(`
-local start, n = '-', 0
-while true do
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], start, '+', 100, ARGV[2])
-  if #p == 0 then break end
-  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
-  for i, e in ipairs(p) do args[#args + 1] = e[1] end
-  args[#args + 1] = 'JUSTID'
-  redis.call(unpack(args))
-  n = n + #p
-  if #p < 100 then break end
-  start = '(' .. p[#p][1]
 end
 return n
 `)
