@@ -2,6 +2,7 @@ package redisstreams_test
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,13 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
 )
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(killHelperEnv); spec != "" {
+		os.Exit(killHelper(spec)) // this process is the consumer TestKilledConsumerEntriesTakenOver kills
+	}
+	os.Exit(m.Run())
+}
 
 // redisURL returns the URL of the Redis the tests use: COURIER_REDIS_URL, else a container
 // started once for the whole test binary, else the test is skipped (failed under
