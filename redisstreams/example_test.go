@@ -41,7 +41,7 @@ func Example() {
 	defer cancel()
 	err = c.Consume(ctx, courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		fmt.Printf("%s %s %s (attempt %d)\n", m.Topic, m.Key, m.Value, m.Attempt)
-		cancel() // one message is enough for the example
+		cancel()   // one message is enough for the example
 		return nil // acknowledged with XACK
 	}))
 	if err != nil {
