@@ -148,23 +148,21 @@ var configParams = map[string]func(c *Config, v string) error{
 }
 
 func intParam(set func(*Config, int64)) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number", v)
-		}
-		set(c, n)
-		return nil
-	}
+	return param(func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }, "a whole number", set)
 }
 
 func durationParam(set func(*Config, time.Duration)) func(*Config, string) error {
+	return param(time.ParseDuration, "a duration such as 500ms or 30s", set)
+}
+
+// param makes the setter of a parameter whose value parse reads.
+func param[T any](parse func(string) (T, error), what string, set func(*Config, T)) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
+		x, err := parse(v)
 		if err != nil {
-			return fmt.Errorf("%q is not a duration such as 500ms or 30s", v)
+			return fmt.Errorf("%q is not %s", v, what)
 		}
-		set(c, d)
+		set(c, x)
 		return nil
 	}
 }
