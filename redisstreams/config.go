@@ -1,6 +1,7 @@
 package redisstreams
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -107,27 +108,13 @@ func (c Config) Validate() error {
 }
 
 func (c Config) withDefaults() Config {
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.SendRetryTimeout == 0 {
-		c.SendRetryTimeout = DefaultSendRetryTimeout
-	}
-	if c.ReadCount == 0 {
-		c.ReadCount = DefaultReadCount
-	}
-	if c.Block == 0 {
-		c.Block = DefaultBlock
-	}
-	if c.ClaimIdle == 0 {
-		c.ClaimIdle = DefaultClaimIdle
-	}
-	if c.ClaimInterval == 0 {
-		c.ClaimInterval = DefaultClaimInterval
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, DefaultMaxMessageBytes)
+	c.SendRetryTimeout = cmp.Or(c.SendRetryTimeout, DefaultSendRetryTimeout)
+	c.ReadCount = cmp.Or(c.ReadCount, DefaultReadCount)
+	c.Block = cmp.Or(c.Block, DefaultBlock)
+	c.ClaimIdle = cmp.Or(c.ClaimIdle, DefaultClaimIdle)
+	c.ClaimInterval = cmp.Or(c.ClaimInterval, DefaultClaimInterval)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
 
