@@ -2,6 +2,7 @@ package redisstreams_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -39,15 +40,16 @@ func benchSetup(b *testing.B) (string, *redis.Client, string) {
 
 // sideBySide runs b.N messages through the adapter and through raw go-redis, in alternating
 // rounds of at most size messages so that both meet the same load on a shared machine, and
-// reports the throughput of each and their ratio. round(n) runs n messages each way and
-// returns the time each took.
-func sideBySide(b *testing.B, size int, round func(n int) (adapter, raw time.Duration)) {
+// reports the throughput of each and their ratio. round(n, rawFirst) runs n messages each way,
+// the raw client first when rawFirst (every other round, so that neither side always follows
+// the other's garbage or the setup), and returns the time each took.
+func sideBySide(b *testing.B, size int, round func(n int, rawFirst bool) (adapter, raw time.Duration)) {
 	var adapter, raw time.Duration
 	b.SetBytes(benchValueSize)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for done := 0; done < b.N; done += size {
-		a, r := round(min(size, b.N-done))
+	for done, k := 0, 0; done < b.N; done, k = done+size, k+1 {
+		a, r := round(min(size, b.N-done), k%2 == 1)
 		adapter += a
 		raw += r
 	}
@@ -73,7 +75,7 @@ func BenchmarkProduce(b *testing.B) {
 	batch := make([]courier.Message, benchBatch)
 	stream := prefix + "produce-raw"
 	sent := 0
-	sideBySide(b, 10*benchBatch, func(n int) (adapter, raw time.Duration) {
+	sendAdapter := func(n int) time.Duration {
 		start := time.Now()
 		for i := 0; i < n; i += benchBatch {
 			k := min(benchBatch, n-i)
@@ -84,8 +86,10 @@ func BenchmarkProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		adapter = time.Since(start)
-		start = time.Now()
+		return time.Since(start)
+	}
+	sendRaw := func(n int) time.Duration {
+		start := time.Now()
 		for i := 0; i < n; i += benchBatch {
 			pipe := client.Pipeline()
 			for range min(benchBatch, n-i) {
@@ -96,7 +100,15 @@ func BenchmarkProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		return adapter, time.Since(start)
+		return time.Since(start)
+	}
+	sideBySide(b, 10*benchBatch, func(n int, rawFirst bool) (adapter, raw time.Duration) {
+		if rawFirst {
+			raw = sendRaw(n)
+			return sendAdapter(n), raw
+		}
+		adapter = sendAdapter(n)
+		return adapter, sendRaw(n)
 	})
 	// Both wrote every message.
 	for _, key := range []string{prefix + "produce", stream} {
@@ -159,14 +171,23 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	defer br.Close()
 	rounds := 0
-	// Rounds are large enough that the consumer's start (four round trips) weighs little.
-	sideBySide(b, 20000, func(n int) (adapter, raw time.Duration) {
+	// Rounds are large enough that the consumer's start (three round trips) weighs little.
+	sideBySide(b, 50000, func(n int, rawFirst bool) (adapter, raw time.Duration) {
 		b.StopTimer()
 		rounds++
 		topic := "consume-" + strconv.Itoa(rounds)
 		fill(b, client, prefix+topic, "g", n)
 		fill(b, client, prefix+topic+"-raw", "g", n)
+		runtime.GC() // the fill's garbage is nobody's cost
 		b.StartTimer()
+		consumeRaw := func() time.Duration {
+			start := time.Now()
+			rawConsume(b, client, prefix+topic+"-raw", n)
+			return time.Since(start)
+		}
+		if rawFirst {
+			raw = consumeRaw()
+		}
 
 		start := time.Now()
 		c, err := br.NewConsumer(ctx, courier.ConsumerConfig{Group: "g", Topics: []string{topic}})
@@ -187,14 +208,22 @@ func BenchmarkConsume(b *testing.B) {
 		<-all
 		waitAcked(b, client, prefix+topic, "g")
 		adapter = time.Since(start)
+		b.StopTimer()
 		_ = c.Close()
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
+		b.StartTimer()
 
-		start = time.Now()
-		rawConsume(b, client, prefix+topic+"-raw", n)
-		return adapter, time.Since(start)
+		if !rawFirst {
+			raw = consumeRaw()
+		}
+		b.StopTimer()
+		if err := client.Del(ctx, prefix+topic, prefix+topic+"-raw").Err(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		return adapter, raw
 	})
 }
 

@@ -28,6 +28,7 @@ type consumer struct {
 	log     *slog.Logger
 
 	mu        sync.Mutex
+	runs      int // Consume calls so far
 	consuming bool
 	closed    bool
 	stop      context.CancelFunc // ends the running Consume
@@ -85,6 +86,8 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.consuming = true
+	c.runs++
+	first := c.runs == 1
 	c.stop = cancel
 	stopped := make(chan struct{})
 	c.stopped = stopped
@@ -95,7 +98,7 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 		c.mu.Unlock()
 		close(stopped)
 	}()
-	return newRun(ctx, c, h).consume(ctx)
+	return newRun(ctx, c, h).consume(ctx, first)
 }
 
 // Close stops Consume and waits for it to drain (bounded by DrainTimeout). Idempotent.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,7 +52,7 @@ func newRun(ctx context.Context, c *consumer, h courier.MessageHandler) *run {
 	for range c.streams {
 		keys = append(keys, ">")
 	}
-	r.readArgs = &redis.XReadGroupArgs{Group: c.cfg.Group, Consumer: c.name, Streams: keys, Count: int64(r.cfg.ReadCount)}
+	r.readArgs = &redis.XReadGroupArgs{Group: c.cfg.Group, Consumer: c.name, Streams: keys, Count: int64(r.cfg.ReadCount), Block: r.cfg.Block}
 	for i := range r.cursors {
 		r.cursors[i] = "0-0"
 	}
@@ -65,11 +66,16 @@ func newRun(ctx context.Context, c *consumer, h courier.MessageHandler) *run {
 }
 
 // consume reads until ctx ends, then stops the engine and settles with Redis what is left.
-func (r *run) consume(ctx context.Context) error {
+// first says no Consume ran before on this consumer, so nothing is pending under its name
+// (which no other consumer has).
+func (r *run) consume(ctx context.Context, first bool) error {
 	keeperDone := make(chan struct{})
 	keeperStop := make(chan struct{})
 	go func() { defer close(keeperDone); r.keep(keeperStop) }()
 
+	if !first {
+		r.reclaimOwn(ctx)
+	}
 	err := r.loop(ctx)
 
 	r.eng.Close() // waits for the handlers (bounded); what they did not finish is released
@@ -85,36 +91,93 @@ func (r *run) consume(ctx context.Context) error {
 	return err
 }
 
-// loop reads entries and submits them to the engine until ctx ends. It returns an error
-// only when it cannot go on.
+// fetched is the outcome of one XREADGROUP: entries, or an error that ends Consume.
+type fetched struct {
+	res []redis.XStream
+	err error
+}
+
+// loop submits to the engine the entries that fetch reads, and runs the claim passes, until
+// ctx ends. It returns an error only when it cannot go on.
 func (r *run) loop(ctx context.Context) error {
 	c := r.c
-	r.reclaimOwn(ctx)
-	nextClaim := time.Now()
 	failures := 0
-	for ctx.Err() == nil {
-		if now := time.Now(); !now.Before(nextClaim) {
+	// Take over what is due before reading new entries, which are younger.
+	more, err := r.claimPass(ctx)
+	if err != nil {
+		if fatal := r.readFailed(ctx, err, &failures); fatal != nil {
+			return fatal
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	reads := make(chan fetched, 1)
+	go r.fetch(ctx, reads)
+	defer func() {
+		cancel()
+		for f := range reads { // wait for fetch to end; the group gets back what it read
+			r.releaseRead(f.res)
+		}
+	}()
+	claim := time.NewTimer(r.cfg.ClaimInterval)
+	defer claim.Stop()
+	if more {
+		claim.Reset(0)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case f, ok := <-reads:
+			if !ok {
+				return nil
+			}
+			if f.err != nil {
+				return f.err
+			}
+			for _, xs := range f.res {
+				i := c.byKey[xs.Stream]
+				for _, m := range xs.Messages {
+					msg, err := decodeMap(c.streams[i].topic, m.Values)
+					r.add(i, m.ID, msg, err)
+				}
+			}
+			if !r.submitBatch(ctx) {
+				return nil
+			}
+		case <-claim.C:
 			more, err := r.claimPass(ctx)
 			switch {
 			case err != nil:
 				if fatal := r.readFailed(ctx, err, &failures); fatal != nil {
 					return fatal
 				}
-				continue
+				claim.Reset(0)
 			case more:
-				nextClaim = now // there may be more to take over: look again at once
+				claim.Reset(0) // there may be more to take over: look again at once
 			default:
-				nextClaim = now.Add(r.cfg.ClaimInterval)
+				failures = 0
+				claim.Reset(r.cfg.ClaimInterval)
 			}
 		}
-		r.readArgs.Block = max(min(r.cfg.Block, time.Until(nextClaim)), time.Millisecond)
+	}
+}
+
+// fetch reads new entries with XREADGROUP and sends them on out, until ctx ends; then it
+// closes out. It reads the next batch while loop submits the last, so the round trip to
+// Redis overlaps the work on the entries. What it has read is held at once (see keep).
+func (r *run) fetch(ctx context.Context, out chan<- fetched) {
+	defer close(out)
+	c := r.c
+	failures := 0
+	for ctx.Err() == nil {
 		res, err := c.b.client.XReadGroup(ctx, r.readArgs).Result()
 		if errors.Is(err, redis.Nil) {
 			continue // BLOCK ran out
 		}
 		if err != nil {
 			if fatal := r.readFailed(ctx, err, &failures); fatal != nil {
-				return fatal
+				out <- fetched{err: fatal} // loop reads until out is closed
+				return
 			}
 			continue
 		}
@@ -122,19 +185,31 @@ func (r *run) loop(ctx context.Context) error {
 			c.log.Info("redis: reading again")
 			failures = 0
 		}
+		res = slices.DeleteFunc(res, func(xs redis.XStream) bool { _, ok := c.byKey[xs.Stream]; return !ok })
+		r.mu.Lock()
 		for _, xs := range res {
-			if i, ok := c.byKey[xs.Stream]; ok {
-				for _, m := range xs.Messages {
-					msg, err := decodeMap(c.streams[i].topic, m.Values)
-					r.add(i, m.ID, msg, err)
-				}
+			held := r.held[c.byKey[xs.Stream]]
+			for _, m := range xs.Messages {
+				held[m.ID] = struct{}{}
 			}
 		}
-		if !r.submitBatch(ctx) {
-			return nil
+		r.mu.Unlock()
+		select {
+		case out <- fetched{res: res}:
+		case <-ctx.Done():
+			r.releaseRead(res)
 		}
 	}
-	return nil
+}
+
+// releaseRead hands back entries read and not submitted.
+func (r *run) releaseRead(res []redis.XStream) {
+	for _, xs := range res {
+		i := r.c.byKey[xs.Stream]
+		for _, m := range xs.Messages {
+			r.release(i, m.ID)
+		}
+	}
 }
 
 // readFailed handles a failed read or claim: it returns an error when Consume cannot go on,
@@ -172,25 +247,21 @@ func (r *run) add(i int, id string, msg courier.Message, decodeErr error) {
 	if decodeErr != nil {
 		r.c.log.Error("redis: stream entry is not a courier message; left pending", "topic", r.c.streams[i].topic,
 			"entry", id, "err", decodeErr)
+		r.settled(i, id) // not this consumer's to keep: it goes idle, for XPENDING and XAUTOCLAIM to show
 		return
 	}
 	r.ids = append(r.ids, id)
 	r.batch = append(r.batch, dispatch.Delivery{Msg: msg, Tag: uint64(i)})
 }
 
-// submitBatch hands the batch to the engine; false if the engine no longer takes any (the
-// rest of the batch is released). The whole batch is decoded before the first Submit, so
+// submitBatch hands the batch, already held, to the engine; false if the engine no longer
+// takes any (the rest of the batch is released). The whole batch is decoded before the first Submit, so
 // that the handlers are woken once for it rather than once per entry.
 func (r *run) submitBatch(ctx context.Context) bool {
 	defer func() {
 		clear(r.batch)
 		r.batch, r.ids = r.batch[:0], nil
 	}()
-	r.mu.Lock()
-	for k := range r.batch {
-		r.held[r.batch[k].Tag][r.ids[k]] = struct{}{}
-	}
-	r.mu.Unlock()
 	for k := range r.batch {
 		d := &r.batch[k]
 		d.Ref = &r.ids[k] // a pointer: no allocation per entry; r.ids is new for each batch
@@ -260,6 +331,9 @@ func (r *run) claimPass(ctx context.Context) (more bool, err error) {
 					msg.Attempt = int(n)
 				}
 			}
+			r.mu.Lock()
+			r.held[i][id] = struct{}{}
+			r.mu.Unlock()
 			r.add(i, id, msg, err)
 		}
 		if !r.submitBatch(ctx) {
