@@ -58,13 +58,13 @@ type Config struct {
 
 	// ReadCount is the COUNT of each XREADGROUP (per stream); 0 means DefaultReadCount.
 	ReadCount int
-	// Block is the BLOCK of each XREADGROUP; 0 means DefaultBlock. Close waits for at most
-	// about this long for the read in progress.
+	// Block is the BLOCK of each XREADGROUP; 0 means DefaultBlock. Close and the end of
+	// Consume's context wait for at most about this long for the read in progress.
 	Block time.Duration
 	// ClaimIdle is the idle time after which an entry pending with another consumer is
 	// taken over; 0 means DefaultClaimIdle. A live consumer keeps the entries it is working on
-	// (handling or waiting to retry) from going idle by re-claiming them every
-	// min(ClaimInterval, ClaimIdle/3), so a long handler is not taken over while it runs.
+	// (handling or waiting to retry) from going idle by re-claiming them every ClaimIdle/3, so a
+	// long handler is not taken over while it runs.
 	ClaimIdle time.Duration
 	// ClaimInterval is how often a consumer runs XAUTOCLAIM; 0 means DefaultClaimInterval.
 	ClaimInterval time.Duration

@@ -349,7 +349,7 @@ func (r *run) claimPass(ctx context.Context) (more bool, err error) {
 // keep stops other consumers from taking over the entries this one is still working on,
 // by resetting their idle time, until stop is closed.
 func (r *run) keep(stop <-chan struct{}) {
-	period := min(r.cfg.ClaimInterval, r.cfg.ClaimIdle/3)
+	period := r.cfg.ClaimIdle / 3 // an entry in progress is never idle for much more than this
 	t := time.NewTicker(period)
 	defer t.Stop()
 	ids := make([][]string, len(r.held))
