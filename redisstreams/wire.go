@@ -89,9 +89,9 @@ func (d *decoder) field(name, value string) error {
 }
 
 // bytes returns value as a byte slice. When the decoder owns the reply's strings (go-redis
-// made them for this reply alone and the caller drops the reply after decoding), it shares
-// their memory instead of copying: a value is read once per message, and the copy cost as
-// much as the rest of the decoding.
+// reads each bulk string of a reply into a buffer of its own, and the caller drops the reply
+// after decoding), it shares their memory instead of copying: nothing else reads that string
+// again, and the copy of every value cost as much as the rest of the decoding.
 func (d *decoder) bytes(value string) []byte {
 	if !d.ownsStrings || len(value) == 0 {
 		return []byte(value)
