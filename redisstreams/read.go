@@ -90,8 +90,9 @@ func (r *run) fetch(ctx context.Context, out chan<- fetched) {
 	defer close(out)
 	c := r.c
 	failures := 0
+	ackBatch := make([][]string, len(c.streams))
 	for ctx.Err() == nil {
-		res, err := c.b.client.XReadGroup(ctx, r.readArgs).Result()
+		res, err := r.read(ctx, ackBatch)
 		if errors.Is(err, redis.Nil) {
 			continue // BLOCK ran out
 		}
@@ -121,6 +122,26 @@ func (r *run) fetch(ctx context.Context, out chan<- fetched) {
 			r.releaseRead(res)
 		}
 	}
+}
+
+// read runs one XREADGROUP. When handled entries wait for their XACK, it sends those in
+// the same pipeline, and reads without blocking (a pipeline has the client's ordinary read
+// timeout, which BLOCK could exceed); the next read blocks if this one found nothing.
+func (r *run) read(ctx context.Context, ackBatch [][]string) ([]redis.XStream, error) {
+	client := r.c.b.client
+	if r.acks.take(ackBatch) == 0 {
+		return client.XReadGroup(ctx, r.readArgs).Result()
+	}
+	pipe := client.Pipeline()
+	acks := r.acks.queue(ctx, pipe, ackBatch)
+	args := *r.readArgs
+	args.Block = -1
+	read := pipe.XReadGroup(ctx, &args)
+	_, _ = pipe.Exec(ctx)
+	if !r.acks.result(ackBatch, ackErr(acks)) {
+		r.acks.giveBack(ackBatch) // the acker tries again
+	}
+	return read.Result()
 }
 
 // releaseRead hands back entries read and not submitted.

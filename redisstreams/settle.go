@@ -6,9 +6,10 @@ import (
 	"github.com/courier-go/courier/internal/dispatch"
 )
 
-// Ack queues the entry's XACK; the acker sends them in batches.
-func (r *run) Ack(ctx context.Context, d dispatch.Delivery) error {
-	return r.acks.add(ctx, int(d.Tag), *d.Ref.(*string))
+// Ack queues the entry's XACK; they go to Redis in batches (see acker).
+func (r *run) Ack(_ context.Context, d dispatch.Delivery) error {
+	r.acks.add(int(d.Tag), *d.Ref.(*string))
+	return nil
 }
 
 // Retry re-claims the entry before it is handled again, which raises its delivery count in
