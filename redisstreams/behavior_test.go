@@ -69,13 +69,13 @@ func send(t *testing.T, b courier.Broker, msgs ...courier.Message) {
 // A handler that runs for several ClaimIdle periods keeps its entry: the group's other
 // consumer, claiming every 50ms, does not take it over while it runs.
 func TestLongHandlerIsNotTakenOver(t *testing.T) {
-	b, _, _ := testBroker(t, "claim_idle=300ms", "claim_interval=50ms", "block=50ms")
+	b, _, _ := testBroker(t, "claim_idle=500ms", "claim_interval=50ms", "block=50ms")
 	cfg := courier.ConsumerConfig{Group: "g", Topics: []string{"long"}}
 	var started, finished atomic.Int64
 	long := func(ctx context.Context, m courier.Message) error {
 		started.Add(1)
 		select {
-		case <-time.After(1500 * time.Millisecond): // the handler's long work: five times ClaimIdle
+		case <-time.After(2 * time.Second): // the handler's long work: four times ClaimIdle
 		case <-ctx.Done():
 			return ctx.Err()
 		}

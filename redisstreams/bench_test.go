@@ -15,9 +15,13 @@ import (
 )
 
 // The side-by-side benchmarks: the adapter and raw go-redis doing the same work, with 1 KiB
-// values, in one run. Each entry takes 1 KiB of Redis memory; run with a fixed count, e.g.
+// values, interleaved in one run (see sideBySide); each reports courier-msgs/s, raw-msgs/s and
+// their ratio courier/raw. On a shared machine the ratio of short runs swings with the load of
+// other processes; a million messages a side (a few minutes) gives steady figures:
 //
-//	COURIER_REDIS_URL=redis://127.0.0.1:6379/0 go test -run XXX -bench 'Produce|Consume' -benchtime 100000x ./redisstreams/
+//	COURIER_REDIS_URL=redis://127.0.0.1:6379/0 go test -run XXX -bench 'Produce|Consume' -benchtime 1000000x ./redisstreams/
+//
+// A round's streams are deleted after it, so Redis holds at most one round's entries.
 
 const (
 	benchValueSize = 1024
