@@ -111,7 +111,10 @@ func (p *producer) prepare(msg courier.Message) (*redis.XAddArgs, error) {
 		return nil, fmt.Errorf("redis: send to %q: %w: %d bytes, limit %d (Config.MaxMessageBytes)",
 			msg.Topic, courier.ErrMessageTooLarge, n, p.b.cfg.MaxMessageBytes)
 	}
-	a := &redis.XAddArgs{Stream: p.b.streamKey(msg.Topic), Values: encode(&msg)}
+	x := new(xadd) // the arguments and room for their fields in one allocation
+	a := &x.args
+	a.Stream = p.b.streamKey(msg.Topic)
+	a.Values = encode(&msg, x.fields[:0])
 	switch {
 	case p.b.cfg.TrimMaxLen > 0:
 		a.MaxLen, a.Approx = p.b.cfg.TrimMaxLen, true
@@ -119,6 +122,13 @@ func (p *producer) prepare(msg courier.Message) (*redis.XAddArgs, error) {
 		a.MinID, a.Approx = strconv.FormatInt(time.Now().Add(-p.b.cfg.TrimMaxAge).UnixMilli(), 10)+"-0", true
 	}
 	return a, nil
+}
+
+// xadd is the XADD of one message: the arguments, and room for the fields of a message
+// with a key, a value and a header.
+type xadd struct {
+	args   redis.XAddArgs
+	fields [10]any
 }
 
 // withRetry runs op until it succeeds, fails for good, or the retry time runs out: the

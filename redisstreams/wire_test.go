@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ func asMap(t *testing.T, args []any) map[string]any {
 			m[args[i].(string)] = v
 		case []byte:
 			m[args[i].(string)] = string(v)
+		case int64:
+			m[args[i].(string)] = strconv.FormatInt(v, 10)
 		default:
 			t.Fatalf("field %v holds a %T", args[i], v)
 		}
@@ -36,7 +39,7 @@ func TestWireRoundTrip(t *testing.T) {
 		{ID: "empty", Value: []byte{}, Timestamp: ts},
 	}
 	for _, m := range msgs {
-		fields := asMap(t, encode(&m))
+		fields := asMap(t, encode(&m, nil))
 		got, err := decodeMap("topic", fields)
 		if err != nil {
 			t.Fatalf("%s: %v", m.ID, err)
@@ -59,7 +62,7 @@ func TestWireRoundTrip(t *testing.T) {
 
 func TestWireLayout(t *testing.T) {
 	m := courier.Message{ID: "id-1", Key: "user-7", Value: []byte("hi"), Timestamp: time.Unix(1, 5), Headers: map[string]string{"trace": "t1"}}
-	got := asMap(t, encode(&m))
+	got := asMap(t, encode(&m, nil))
 	want := map[string]any{"id": "id-1", "key": "user-7", "ts": "1000000005", "h:trace": "t1", "v": "hi"}
 	if !maps.Equal(got, want) {
 		t.Errorf("entry fields %v, want %v", got, want)
