@@ -25,13 +25,15 @@ func testPrefix(t testing.TB, url string) string {
 	return prefix
 }
 
-// harness opens a broker per case, configured through the URL. Claims are quick so that the
-// case where a consumer closes mid-handling sees the group's other consumer take its entries
-// over promptly.
+// harness opens a broker per case, configured through the URL. Claim passes are frequent so
+// that, in the case where a consumer closes mid-handling, the group's other consumer takes the
+// entries it hands back promptly; ClaimIdle (for entries of consumers that die without
+// handing back) stays long enough that a loaded machine does not make a live consumer's
+// entries look abandoned.
 func harness(url, prefix string) brokertest.Harness {
 	return brokertest.Harness{NewBroker: func(t testing.TB) courier.Broker {
 		b, err := courier.Open(t.Context(), withParams(url, "prefix="+prefix, "max_message_bytes="+strconv.Itoa(testMaxMessageBytes),
-			"block=100ms", "claim_idle=300ms", "claim_interval=100ms"))
+			"block=100ms", "claim_idle=2s", "claim_interval=100ms"))
 		if err != nil {
 			t.Fatal(err)
 		}
