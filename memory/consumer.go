@@ -64,20 +64,19 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	eng := dispatch.New(ctx, h, settler{}, dispatch.FromConsumerConfig("memory", c.cfg))
 	defer eng.Close()
 
-	buf := make([]courier.Message, 0, fetchLimit)
+	batch := make([]dispatch.Delivery, 0, fetchLimit)
 	for {
 		fetched := 0
 		for _, s := range c.subs {
-			buf = s.fetch(buf[:0], fetchLimit)
-			fetched += len(buf)
-			for i, m := range buf {
-				if err := eng.Submit(ctx, dispatch.Delivery{Msg: m, Ref: s}); err != nil {
-					for _, rest := range buf[i:] {
-						s.release(rest)
-					}
-					return nil // ctx ended or Close was called
+			batch = s.fetch(batch[:0], fetchLimit)
+			fetched += len(batch)
+			if n, err := eng.SubmitAll(ctx, batch); err != nil {
+				for _, rest := range batch[n:] {
+					s.release(rest.Msg)
 				}
+				return nil // ctx ended or Close was called
 			}
+			clear(batch) // let delivered payloads go once handled
 		}
 		if fetched > 0 {
 			continue

@@ -197,22 +197,22 @@ func (r *run) add(i int, id string, msg courier.Message, decodeErr error) {
 }
 
 // submitBatch hands the batch, already held, to the engine; false if the engine no longer
-// takes any (the rest of the batch is released). The whole batch is decoded before the first
-// Submit, so that the handlers are woken once for it rather than once per entry.
+// takes any (the rest of the batch is released). The whole batch is decoded first and
+// submitted at once, so that the engine's lock is taken once for it rather than once per entry.
 func (r *run) submitBatch(ctx context.Context) bool {
 	defer func() {
 		clear(r.batch)
 		r.batch, r.ids = r.batch[:0], nil
 	}()
 	for k := range r.batch {
-		d := &r.batch[k]
-		d.Ref = &r.ids[k] // a pointer: no allocation per entry; r.ids is new for each batch
-		if err := r.eng.Submit(ctx, *d); err != nil {
-			for _, rest := range r.batch[k:] {
-				r.release(int(rest.Tag), *rest.Ref.(*string))
-			}
-			return false
+		r.batch[k].Ref = &r.ids[k] // a pointer: no allocation per entry; r.ids is new for each batch
+	}
+	n, err := r.eng.SubmitAll(ctx, r.batch)
+	if err != nil {
+		for _, rest := range r.batch[n:] {
+			r.release(int(rest.Tag), *rest.Ref.(*string))
 		}
+		return false
 	}
 	return true
 }

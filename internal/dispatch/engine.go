@@ -153,6 +153,33 @@ func (e *Engine) Context() context.Context { return e.ctx }
 // release. Safe for concurrent use.
 func (e *Engine) Submit(ctx context.Context, d Delivery) error {
 	e.mu.Lock()
+	if err := e.waitForRoom(ctx); err != nil {
+		return err
+	}
+	e.admit(d)
+	e.mu.Unlock()
+	return nil
+}
+
+// SubmitAll hands ds to the engine in order, as Submit would one by one, but taking the
+// engine's lock once per run of deliveries that fit rather than once per delivery: adapters
+// that read batches from their broker use it. It returns how many it accepted; on an error,
+// ds[n:] were not accepted and stay the adapter's to release.
+func (e *Engine) SubmitAll(ctx context.Context, ds []Delivery) (n int, err error) {
+	e.mu.Lock()
+	for i := range ds {
+		if err := e.waitForRoom(ctx); err != nil {
+			return i, err
+		}
+		e.admit(ds[i])
+	}
+	e.mu.Unlock()
+	return len(ds), nil
+}
+
+// waitForRoom waits, with e.mu held, until one more delivery fits. On success e.mu is still
+// held; on an error (ctx ended, or the engine closed) it has been released.
+func (e *Engine) waitForRoom(ctx context.Context) error {
 	for !e.closed && e.outstanding >= e.cfg.QueueSize {
 		if e.space == nil {
 			e.space = make(chan struct{})
@@ -172,18 +199,20 @@ func (e *Engine) Submit(ctx context.Context, d Delivery) error {
 		e.mu.Unlock()
 		return courier.ErrClosed
 	}
+	return nil
+}
+
+// admit accepts d, with e.mu held and room for it.
+func (e *Engine) admit(d Delivery) {
 	e.outstanding++
 	if k := d.Msg.Key; k != "" {
 		if kq, busy := e.keys[k]; busy {
 			kq.push(d) // runs when the messages before it are done
-			e.mu.Unlock()
-			return nil
+			return
 		}
 		e.keys[k] = e.newKeyQueue()
 	}
 	e.enqueue(d)
-	e.mu.Unlock()
-	return nil
 }
 
 // enqueue makes d ready to run; e.mu is held.

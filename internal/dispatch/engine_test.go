@@ -438,3 +438,35 @@ func TestRetryCutShortByCloseReleases(t *testing.T) {
 		t.Fatalf("acked %d released %d, want both released", a, r)
 	}
 }
+
+func TestSubmitAll(t *testing.T) {
+	rec := newRecorder()
+	block := make(chan struct{})
+	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		<-block
+		return nil
+	}), rec, Config{Concurrency: 1, QueueSize: 4, Logger: quiet})
+	var batch []Delivery
+	var ids []string
+	for i := range 6 {
+		id := fmt.Sprint(i)
+		ids = append(ids, id)
+		batch = append(batch, delivery(id, fmt.Sprint("k", i%2)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	n, err := e.SubmitAll(ctx, batch)
+	if n != 4 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SubmitAll over QueueSize = %d, %v; want 4 accepted and the ctx error", n, err)
+	}
+	close(block)
+	if n2, err := e.SubmitAll(context.Background(), batch[n:]); n2 != 2 || err != nil {
+		t.Fatalf("SubmitAll of the rest = %d, %v", n2, err)
+	}
+	waitFor(t, "all acked", func() bool { a, _ := rec.counts(); return a == 6 })
+	e.Close()
+	rec.settledOnce(t, ids)
+	if n, err := e.SubmitAll(context.Background(), batch); n != 0 || !errors.Is(err, courier.ErrClosed) {
+		t.Fatalf("SubmitAll after Close = %d, %v", n, err)
+	}
+}
