@@ -1,0 +1,24 @@
+// Package kafka is courier's Apache Kafka adapter, built on github.com/IBM/sarama.
+//
+// Import it for its side effect to make "kafka://host1:9092,host2:9092" URLs work with
+// courier.Open, or call New with a full Config.
+//
+// Producing: the producer is idempotent with acks=all, compresses with snappy by default,
+// and chooses the partition of a keyed message with murmur2 exactly as the Java client's
+// default partitioner does, so Go and Java producers put a key on the same partition.
+// Headers travel as record headers; the message ID and the sub-millisecond part of the
+// timestamp travel in the reserved headers "courier-id" and "courier-ns" (a record timestamp
+// has millisecond precision, so this is what makes Timestamp round-trip exactly). Concurrent
+// Sends share wire batches: every Send goes through one asynchronous sarama producer and
+// waits for its own record's acknowledgement.
+//
+// Consuming: a Consumer is a member of a sarama consumer group. The records of all its
+// partitions feed courier's shared dispatch engine, so Concurrency > 1 runs different keys
+// of one partition in parallel while messages of one key run one at a time, in order. An
+// offset is committed only once every earlier offset of its partition has been handled: a
+// partition never commits past a message that was not. A handler error brings the message
+// back in place after the backoff with Attempt+1 (counted by the adapter; Kafka has no
+// delivery count). When a partition is revoked, its in-flight handlers get
+// ConsumerConfig.DrainTimeout to finish before their context is cancelled, and what they
+// finished is committed before the partition is given up.
+package kafka
