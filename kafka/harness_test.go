@@ -2,6 +2,8 @@ package kafka_test
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/courier-go/courier/internal/testenv"
 	"github.com/courier-go/courier/kafka"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
 )
 
 // testPartitions is the partition count of the topics tests create: more than one, so that
@@ -77,15 +80,34 @@ func newTopic(t testing.TB, b courier.Broker) string {
 	return name
 }
 
-// kfakeHarness runs every case on a cluster of its own.
-func kfakeHarness(maxMessageBytes int) brokertest.Harness {
+// ignoreGoroutines are the goroutines sarama's dependencies leave running by design.
+var ignoreGoroutines = []goleak.Option{
+	// go-metrics, with which sarama meters its clients, starts one process-wide ticker
+	// goroutine with the first meter and never stops it (rcrowley/go-metrics meter.go,
+	// NewMeter: "arbiter.ticker"); it is shared by every client, not leaked per client.
+	goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+}
+
+// quiet keeps the expected warnings of the cases (handler failures they provoke, partitions
+// they revoke) out of the test output; errors still show.
+var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+
+// harness returns the suite's harness on brokers from newBrokers.
+func harness(newBrokers func(t testing.TB) []string, maxMessageBytes int) brokertest.Harness {
 	return brokertest.Harness{
 		NewBroker: func(t testing.TB) courier.Broker {
-			return openBroker(t, testConfig(newCluster(t).ListenAddrs(), maxMessageBytes))
+			cfg := testConfig(newBrokers(t), maxMessageBytes)
+			cfg.Logger = quiet
+			return openBroker(t, cfg)
 		},
-		NewTopic: newTopic,
+		NewTopic:         newTopic,
+		Configure:        func(cfg *courier.ConsumerConfig) { cfg.Logger = quiet },
+		IgnoreGoroutines: ignoreGoroutines,
 	}
 }
+
+// kfakeBrokers starts a cluster for one test and returns its brokers.
+func kfakeBrokers(t testing.TB) []string { return newCluster(t).ListenAddrs() }
 
 // externalBrokers returns the brokers of COURIER_KAFKA_BROKERS, or of a Kafka container when
 // a Docker engine is there; else the test is skipped (failed under COURIER_REQUIRE_BROKERS=1).
@@ -95,7 +117,7 @@ func externalBrokers(t testing.TB) []string {
 
 func TestConformance(t *testing.T) {
 	const max = 2 << 20 // above brokertest's 1 MiB LargeValue, below the cluster's limit
-	brokertest.Run(t, kfakeHarness(max), brokertest.Capabilities{
+	brokertest.Run(t, harness(kfakeBrokers, max), brokertest.Capabilities{
 		Replay:          true, // with StartOldest a new group reads the partitions from the start
 		NilValue:        true, // a nil Value is a null record value, an empty one an empty value
 		MaxMessageBytes: max,
@@ -107,9 +129,6 @@ func TestConformance(t *testing.T) {
 // 1 MiB LargeValue case is skipped there.
 func TestConformanceExternal(t *testing.T) {
 	brokers := externalBrokers(t)
-	h := brokertest.Harness{
-		NewBroker: func(t testing.TB) courier.Broker { return openBroker(t, testConfig(brokers, 0)) },
-		NewTopic:  newTopic,
-	}
+	h := harness(func(testing.TB) []string { return brokers }, 0)
 	brokertest.Run(t, h, brokertest.Capabilities{Replay: true, NilValue: true, MaxMessageBytes: kafka.DefaultMaxMessageBytes})
 }

@@ -35,6 +35,10 @@ func (b *Broker) partitions(topics []string) (map[string][]int32, error) {
 // those members have resolved their own start offsets already, and that is not an error.
 func (b *Broker) commitNewest(ctx context.Context, group string, parts map[string][]int32) error {
 	fetched, err := b.admin.ListConsumerGroupOffsets(group, parts)
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		// Some brokers answer so for a group that never existed: it has no offsets.
+		fetched, err = &sarama.OffsetFetchResponse{}, nil
+	}
 	if err != nil {
 		return fmt.Errorf("%s: group %q: fetch committed offsets: %w", b.name, group, err)
 	}
