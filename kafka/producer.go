@@ -40,13 +40,13 @@ func newProducer(b *Broker) (*Producer, error) {
 	go func() {
 		defer p.routed.Done()
 		for m := range ap.Successes() {
-			m.Metadata.(ticket).settle(nil)
+			m.Metadata.(*ticket).settle(nil)
 		}
 	}()
 	go func() {
 		defer p.routed.Done()
 		for pe := range ap.Errors() {
-			pe.Msg.Metadata.(ticket).settle(p.sendError(pe.Msg.Topic, pe.Err))
+			pe.Msg.Metadata.(*ticket).settle(p.sendError(pe.Msg.Topic, pe.Err))
 		}
 	}()
 	return p, nil
@@ -54,24 +54,29 @@ func newProducer(b *Broker) (*Producer, error) {
 
 // waiter collects the results of the records of one Send or SendBatch.
 type waiter struct {
-	errs []error
-	left atomic.Int64
-	done chan struct{}
+	errs    []error
+	tickets []ticket
+	left    atomic.Int64
+	done    chan struct{}
 }
 
 func newWaiter(n int) *waiter {
-	w := &waiter{errs: make([]error, n), done: make(chan struct{})}
+	w := &waiter{errs: make([]error, n), tickets: make([]ticket, n), done: make(chan struct{})}
+	for i := range w.tickets {
+		w.tickets[i] = ticket{w, i}
+	}
 	w.left.Store(int64(n))
 	return w
 }
 
-// ticket travels with a record as its Metadata and brings its result back to the waiter.
+// ticket travels with a record as its Metadata (a pointer, so that storing it in the
+// interface does not allocate) and brings its result back to the waiter.
 type ticket struct {
 	w *waiter
 	i int
 }
 
-func (t ticket) settle(err error) {
+func (t *ticket) settle(err error) {
 	t.w.errs[t.i] = err
 	if t.w.left.Add(-1) == 0 {
 		close(t.w.done)
@@ -117,7 +122,7 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 		return courier.ErrClosed
 	}
 	for i, msg := range msgs {
-		t := ticket{w, i}
+		t := &w.tickets[i]
 		msg, err := courier.Prepare(msg)
 		if err != nil {
 			t.settle(fmt.Errorf("%s: %w", p.b.name, err))
@@ -140,7 +145,7 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 		case p.ap.Input() <- pm:
 		case <-ctx.Done():
 			for j := i; j < len(msgs); j++ {
-				ticket{w, j}.settle(fmt.Errorf("%s: send to %q: %w", p.b.name, msgs[j].Topic, ctx.Err()))
+				w.tickets[j].settle(fmt.Errorf("%s: send to %q: %w", p.b.name, msgs[j].Topic, ctx.Err()))
 			}
 			if i == 0 {
 				return fmt.Errorf("%s: send to %q: %w", p.b.name, msg.Topic, ctx.Err())

@@ -3,6 +3,7 @@ package kafka
 import (
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/IBM/sarama"
 	"github.com/courier-go/courier"
@@ -17,6 +18,9 @@ const (
 	HeaderNanos = courier.ReservedHeaderPrefix + "ns"
 )
 
+// The header keys as sarama takes them, shared by every record (sarama only reads them).
+var headerIDKey, headerNanosKey = []byte(HeaderID), []byte(HeaderNanos)
+
 // toRecord returns the sarama message for a prepared msg.
 func toRecord(msg courier.Message) *sarama.ProducerMessage {
 	pm := &sarama.ProducerMessage{Topic: msg.Topic, Timestamp: msg.Timestamp}
@@ -27,9 +31,9 @@ func toRecord(msg courier.Message) *sarama.ProducerMessage {
 		pm.Value = sarama.ByteEncoder(msg.Value)
 	}
 	hs := make([]sarama.RecordHeader, 0, len(msg.Headers)+2)
-	hs = append(hs, sarama.RecordHeader{Key: []byte(HeaderID), Value: []byte(msg.ID)})
+	hs = append(hs, sarama.RecordHeader{Key: headerIDKey, Value: readOnlyBytes(msg.ID)})
 	if ns := subMilli(msg.Timestamp); ns != 0 {
-		hs = append(hs, sarama.RecordHeader{Key: []byte(HeaderNanos), Value: strconv.AppendInt(nil, ns, 10)})
+		hs = append(hs, sarama.RecordHeader{Key: headerNanosKey, Value: strconv.AppendInt(nil, ns, 10)})
 	}
 	for k, v := range msg.Headers {
 		hs = append(hs, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
@@ -37,6 +41,11 @@ func toRecord(msg courier.Message) *sarama.ProducerMessage {
 	pm.Headers = hs
 	return pm
 }
+
+// readOnlyBytes returns the bytes of s without copying them. Sarama only reads header
+// values (to size and encode them), so the string's immutable memory is safe to lend; it
+// saves an allocation per record.
+func readOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // subMilli returns the nanoseconds of t beyond its whole milliseconds since the epoch.
 func subMilli(t time.Time) int64 {
