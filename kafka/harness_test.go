@@ -2,10 +2,10 @@ package kafka_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
