@@ -21,6 +21,7 @@ const (
 	DefaultHeartbeatInterval = 3 * time.Second
 	DefaultCommitInterval    = time.Second
 	DefaultDialTimeout       = 10 * time.Second
+	DefaultFetchMaxWait      = 500 * time.Millisecond
 )
 
 // Config configures a Broker. Only Brokers is required; the zero values of the other fields
@@ -63,6 +64,10 @@ type Config struct {
 	// CommitInterval is how often consumers commit the offsets of handled messages (they
 	// also commit when a partition is revoked and on Close); default DefaultCommitInterval.
 	CommitInterval time.Duration
+	// FetchMaxWait is how long a consumer's fetch waits at the broker for records to arrive
+	// before it returns empty; Close also waits for the fetch in flight. Default
+	// DefaultFetchMaxWait, as the Java client's fetch.max.wait.ms.
+	FetchMaxWait time.Duration
 	// DialTimeout bounds connecting to a broker; default DefaultDialTimeout.
 	DialTimeout time.Duration
 
@@ -136,7 +141,7 @@ func (c Config) Validate() error {
 	for name, v := range map[string]int64{
 		"MaxMessageBytes": int64(c.MaxMessageBytes), "Linger": int64(c.Linger),
 		"SessionTimeout": int64(c.SessionTimeout), "HeartbeatInterval": int64(c.HeartbeatInterval),
-		"CommitInterval": int64(c.CommitInterval), "DialTimeout": int64(c.DialTimeout),
+		"CommitInterval": int64(c.CommitInterval), "DialTimeout": int64(c.DialTimeout), "FetchMaxWait": int64(c.FetchMaxWait),
 		"TopicPartitions": int64(c.TopicPartitions), "TopicReplication": int64(c.TopicReplication),
 	} {
 		if v < 0 {
@@ -176,6 +181,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = DefaultFetchMaxWait
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -237,6 +245,7 @@ func (c Config) consumerSarama(cc courier.ConsumerConfig) (*sarama.Config, error
 		return nil, err
 	}
 	sc.Consumer.Return.Errors = true
+	sc.Consumer.MaxWaitTime = c.FetchMaxWait
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	if cc.StartFrom == courier.StartNewest {
 		// NewConsumer also commits the group's current end offsets, so this only matters

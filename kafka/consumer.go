@@ -111,6 +111,8 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 			continue
 		case errors.Is(err, sarama.ErrClosedConsumerGroup):
 			return nil
+		case errors.Is(err, sarama.ErrGroupAuthorizationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed):
+			return fmt.Errorf("%s: group %q, topics %q: %w", c.b.name, c.cfg.Group, c.cfg.Topics, err)
 		}
 		failures++
 		delay := c.cfg.Backoff.Delay(failures)

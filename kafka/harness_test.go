@@ -22,10 +22,6 @@ import (
 // group members share a topic and keys spread over partitions.
 const testPartitions = 4
 
-// kfakeMaxMessageBytes is the broker-side record batch limit of the in-process cluster,
-// above the producer's limit so that the producer's own check is what tests meet.
-const kfakeMaxMessageBytes = 8 << 20
-
 // newCluster starts an in-process Kafka cluster (three brokers, so that partition leaders
 // spread) for the test, closed when it ends.
 func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
@@ -33,6 +29,8 @@ func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	opts = append([]kfake.Opt{
 		kfake.NumBrokers(3),
 		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+		// The broker's batch limit is above the producer's, so that the producer's own
+		// check is what the TooLarge case meets.
 		kfake.BrokerConfigs(map[string]string{"message.max.bytes": "8388608"}),
 	}, opts...)
 	c, err := kfake.NewCluster(opts...)
@@ -44,7 +42,8 @@ func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 }
 
 // testConfig is the adapter config tests use: quick heartbeats, so that rebalances take a
-// fraction of a second instead of the default three.
+// fraction of a second instead of the default three, and short fetch waits, so that Close
+// does not wait half a second for the fetch in flight.
 func testConfig(brokers []string, maxMessageBytes int) kafka.Config {
 	return kafka.Config{
 		Brokers:           brokers,
@@ -52,6 +51,7 @@ func testConfig(brokers []string, maxMessageBytes int) kafka.Config {
 		SessionTimeout:    6 * time.Second,
 		HeartbeatInterval: 100 * time.Millisecond,
 		CommitInterval:    100 * time.Millisecond,
+		FetchMaxWait:      100 * time.Millisecond,
 	}
 }
 

@@ -93,9 +93,8 @@ func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
 }
 
 // SendBatch sends msgs together and returns once every one of them was acknowledged or
-// failed. When some fail, the error is a *courier.BatchError saying which; the others were
-// sent. Invalid messages are reported without sending anything of the batch only if the
-// context ends; otherwise the valid ones are sent.
+// failed. When some fail (invalid, too large, refused by the broker), the error is a
+// *courier.BatchError saying which; the others were sent.
 func (p *Producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
 	if len(msgs) == 0 {
 		p.mu.RLock()

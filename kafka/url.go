@@ -62,6 +62,7 @@ var urlParams = map[string]func(c *Config, v string) error{
 	"heartbeat_interval": durationParam(func(c *Config) *time.Duration { return &c.HeartbeatInterval }),
 	"commit_interval":    durationParam(func(c *Config) *time.Duration { return &c.CommitInterval }),
 	"dial_timeout":       durationParam(func(c *Config) *time.Duration { return &c.DialTimeout }),
+	"fetch_max_wait":     durationParam(func(c *Config) *time.Duration { return &c.FetchMaxWait }),
 }
 
 func durationParam(field func(c *Config) *time.Duration) func(c *Config, v string) error {
@@ -80,7 +81,7 @@ func durationParam(field func(c *Config) *time.Duration) func(c *Config, v strin
 // Query parameters: client_id, version, compression, rebalance, sasl (the mechanism; PLAIN
 // when the URL has a user and no sasl parameter), tls (true: TLS with the system roots),
 // create_topics, partitions, replication, max_message_bytes, and the durations linger,
-// session_timeout, heartbeat_interval, commit_interval, dial_timeout ("250ms"). Unknown
+// session_timeout, heartbeat_interval, commit_interval, fetch_max_wait, dial_timeout ("250ms"). Unknown
 // parameters are an error, so a typo is not silently ignored.
 func ParseURL(u *url.URL) (Config, error) {
 	var cfg Config
