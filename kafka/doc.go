@@ -21,4 +21,19 @@
 // delivery count). When a partition is revoked, its in-flight handlers get
 // ConsumerConfig.DrainTimeout to finish before their context is cancelled, and what they
 // finished is committed before the partition is given up.
+//
+// Start position: a group that never committed starts at the oldest record with
+// StartOldest (so Kafka replays what was sent before the group existed). With StartNewest,
+// NewConsumer commits the current end of each partition for the group, so that a message
+// sent after NewConsumer returns is delivered even if Consume starts later (sarama alone
+// would resolve "newest" only when the member joins).
+//
+// Topics: NewConsumer fails, naming the topic, for a topic the cluster does not have, and
+// Send fails for one; with Config.CreateTopics they are created on first use instead
+// (CreateTopic creates one explicitly). The client never asks the broker to auto-create a
+// topic as a side effect of a metadata request.
+//
+// Capabilities for brokertest: Replay (StartOldest reads from the start), NilValue (a nil
+// Value is a null record value, an empty one an empty value), MaxMessageBytes
+// (Config.MaxMessageBytes, checked before sending).
 package kafka

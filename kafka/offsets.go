@@ -63,22 +63,45 @@ func (b *Broker) commitNewest(ctx context.Context, group string, parts map[strin
 	if n == 0 {
 		return nil
 	}
+	// A coordinator that moved or is still loading the group's offsets answers with a
+	// retriable error: find it again and retry a few times.
+	var kerr sarama.KError
+	for attempt := range 4 {
+		if attempt > 0 {
+			if err := b.client.RefreshCoordinator(group); err != nil {
+				return fmt.Errorf("%s: group %q: find coordinator: %w", b.name, group, err)
+			}
+		}
+		if kerr, err = b.commitOnce(group, req); err != nil {
+			return err
+		}
+		switch kerr {
+		case sarama.ErrNoError, sarama.ErrUnknownMemberId, sarama.ErrIllegalGeneration, sarama.ErrRebalanceInProgress:
+			return nil
+		case sarama.ErrNotCoordinatorForConsumer, sarama.ErrConsumerCoordinatorNotAvailable, sarama.ErrOffsetsLoadInProgress:
+			continue
+		}
+		break
+	}
+	return fmt.Errorf("%s: group %q: commit start offsets: %w", b.name, group, kerr)
+}
+
+// commitOnce sends req to the group's coordinator and returns the first partition error.
+func (b *Broker) commitOnce(group string, req *sarama.OffsetCommitRequest) (sarama.KError, error) {
 	coord, err := b.client.Coordinator(group)
 	if err != nil {
-		return fmt.Errorf("%s: group %q: coordinator: %w", b.name, group, err)
+		return 0, fmt.Errorf("%s: group %q: coordinator: %w", b.name, group, err)
 	}
 	resp, err := coord.CommitOffset(req)
 	if err != nil {
-		return fmt.Errorf("%s: group %q: commit start offsets: %w", b.name, group, err)
+		return 0, fmt.Errorf("%s: group %q: commit start offsets: %w", b.name, group, err)
 	}
-	for t, ps := range resp.Errors {
-		for p, kerr := range ps {
-			switch kerr {
-			case sarama.ErrNoError, sarama.ErrUnknownMemberId, sarama.ErrIllegalGeneration, sarama.ErrRebalanceInProgress:
-			default:
-				return fmt.Errorf("%s: group %q: commit start offset of topic %q partition %d: %w", b.name, group, t, p, kerr)
+	for _, ps := range resp.Errors {
+		for _, kerr := range ps {
+			if kerr != sarama.ErrNoError {
+				return kerr, nil
 			}
 		}
 	}
-	return nil
+	return sarama.ErrNoError, nil
 }

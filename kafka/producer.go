@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/courier-go/courier"
@@ -54,29 +55,24 @@ func newProducer(b *Broker) (*Producer, error) {
 
 // waiter collects the results of the records of one Send or SendBatch.
 type waiter struct {
-	errs    []error
-	tickets []ticket
-	left    atomic.Int64
-	done    chan struct{}
+	errs []error
+	left atomic.Int64
+	done chan struct{}
 }
 
 func newWaiter(n int) *waiter {
-	w := &waiter{errs: make([]error, n), tickets: make([]ticket, n), done: make(chan struct{})}
-	for i := range w.tickets {
-		w.tickets[i] = ticket{w, i}
-	}
+	w := &waiter{errs: make([]error, n), done: make(chan struct{})}
 	w.left.Store(int64(n))
 	return w
 }
 
-// ticket travels with a record as its Metadata (a pointer, so that storing it in the
-// interface does not allocate) and brings its result back to the waiter.
+// ticket travels with a record as its Metadata and brings its result back to the waiter.
 type ticket struct {
 	w *waiter
 	i int
 }
 
-func (t *ticket) settle(err error) {
+func (t ticket) settle(err error) {
 	t.w.errs[t.i] = err
 	if t.w.left.Add(-1) == 0 {
 		close(t.w.done)
@@ -121,7 +117,12 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 		return courier.ErrClosed
 	}
 	for i, msg := range msgs {
-		t := &w.tickets[i]
+		t := ticket{w, i}
+		if msg.Timestamp.IsZero() {
+			// Kafka keeps milliseconds: a send time filled at that precision round-trips
+			// without the sub-millisecond header.
+			msg.Timestamp = time.Now().Truncate(time.Millisecond)
+		}
 		msg, err := courier.Prepare(msg)
 		if err != nil {
 			t.settle(fmt.Errorf("%s: %w", p.b.name, err))
@@ -138,13 +139,11 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 				continue
 			}
 		}
-		pm := toRecord(msg)
-		pm.Metadata = t
 		select {
-		case p.ap.Input() <- pm:
+		case p.ap.Input() <- &newRecord(msg, t).pm:
 		case <-ctx.Done():
 			for j := i; j < len(msgs); j++ {
-				w.tickets[j].settle(fmt.Errorf("%s: send to %q: %w", p.b.name, msgs[j].Topic, ctx.Err()))
+				ticket{w, j}.settle(fmt.Errorf("%s: send to %q: %w", p.b.name, msgs[j].Topic, ctx.Err()))
 			}
 			if i == 0 {
 				return fmt.Errorf("%s: send to %q: %w", p.b.name, msg.Topic, ctx.Err())
@@ -175,6 +174,9 @@ func (p *Producer) sendError(topic string, err error) error {
 	}
 	if errors.Is(err, sarama.ErrShuttingDown) || errors.Is(err, sarama.ErrClosedClient) {
 		return fmt.Errorf("%w: %s: send to %q: %w", courier.ErrClosed, p.b.name, topic, err)
+	}
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return fmt.Errorf("%s: send to %q: %w (create the topic first, or set Config.CreateTopics)", p.b.name, topic, err)
 	}
 	return fmt.Errorf("%s: send to %q: %w", p.b.name, topic, err)
 }
