@@ -59,6 +59,17 @@ func benchCluster(b *testing.B) (*kafka.Broker, []string, string) {
 	return br, brokers, topic
 }
 
+// benchProducer returns an adapter producer on a cluster of its own, and its topic.
+func benchProducer(b *testing.B) (courier.Producer, string) {
+	br, _, topic := benchCluster(b)
+	p, err := br.NewProducer(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close() })
+	return p, topic
+}
+
 // rawProducerConfig is the sarama configuration the adapter's producer uses.
 func rawProducerConfig() *sarama.Config {
 	sc := sarama.NewConfig()
@@ -127,11 +138,7 @@ func BenchmarkProduce(b *testing.B) {
 	})
 	// Like for like with raw: every record handed over at once, then every ack awaited.
 	b.Run("adapter-SendBatch-all", func(b *testing.B) {
-		br, _, topic := benchCluster(b)
-		p, err := br.NewProducer(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
+		p, topic := benchProducer(b)
 		batch := make([]courier.Message, b.N)
 		for i := range batch {
 			batch[i] = courier.Message{Topic: topic, Value: benchValue}
@@ -143,14 +150,9 @@ func BenchmarkProduce(b *testing.B) {
 			b.Fatal(err)
 		}
 		perSecond(b)
-		_ = p.Close()
 	})
 	b.Run("adapter-SendBatch-4-goroutines", func(b *testing.B) {
-		br, _, topic := benchCluster(b)
-		p, err := br.NewProducer(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
+		p, topic := benchProducer(b)
 		b.SetBytes(benchValueSize)
 		b.ResetTimer()
 		cpu = startCPU()
@@ -179,14 +181,9 @@ func BenchmarkProduce(b *testing.B) {
 		}
 		wg.Wait()
 		perSecond(b)
-		_ = p.Close()
 	})
 	b.Run("adapter-Send-256-goroutines", func(b *testing.B) {
-		br, _, topic := benchCluster(b)
-		p, err := br.NewProducer(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
+		p, topic := benchProducer(b)
 		b.SetBytes(benchValueSize)
 		b.SetParallelism(128) // 128 x GOMAXPROCS senders, each waiting for its ack
 		b.ResetTimer()
@@ -200,7 +197,6 @@ func BenchmarkProduce(b *testing.B) {
 			}
 		})
 		perSecond(b)
-		_ = p.Close()
 	})
 }
 

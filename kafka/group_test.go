@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -100,11 +101,17 @@ func fetchCommitted(admin sarama.ClusterAdmin, group, topic string, partitions i
 	for i := range ps {
 		ps[i] = int32(i)
 	}
+	out := make([]int64, partitions)
 	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
+	if errors.Is(err, sarama.ErrGroupIDNotFound) { // kfake, before the group's first member joined
+		for p := range out {
+			out[p] = -1
+		}
+		return out, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch committed offsets: %w", err)
 	}
-	out := make([]int64, partitions)
 	for p := range out {
 		out[p] = -1
 		if blk := resp.GetBlock(topic, int32(p)); blk != nil && blk.Err == sarama.ErrNoError {

@@ -52,12 +52,11 @@ func (t *tracker) unadd() {
 func (t *tracker) ack(off int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	live := t.pending[t.head:]
-	i := sort.Search(len(live), func(i int) bool { return live[i].off >= off })
-	if i == len(live) || live[i].off != off || live[i].done {
-		return // not ours: the claim was given up and its tracker reset
+	i, ok := t.find(off)
+	if !ok {
+		return
 	}
-	live[i].done = true
+	t.pending[t.head+i].done = true
 	t.outstanding--
 	t.signalIdle()
 	if i != 0 {
@@ -79,13 +78,19 @@ func (t *tracker) ack(off int64) {
 func (t *tracker) release(off int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if _, ok := t.find(off); ok {
+		t.outstanding--
+		t.signalIdle()
+	}
+}
+
+// find returns the place of the unsettled record at off among the pending ones after head;
+// t.mu is held. A record settled already (or never added) is not found, so that a second
+// settlement changes nothing.
+func (t *tracker) find(off int64) (int, bool) {
 	live := t.pending[t.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].off >= off })
-	if i == len(live) || live[i].off != off || live[i].done {
-		return
-	}
-	t.outstanding--
-	t.signalIdle()
+	return i, i < len(live) && live[i].off == off && !live[i].done
 }
 
 // compact drops the spent entries once they are half the slice, so it stops growing.
