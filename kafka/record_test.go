@@ -63,6 +63,8 @@ func readAll(t *testing.T, brokers []string, topic string, partitions int32, n i
 	}
 	defer c.Close()
 	out := make(chan *sarama.ConsumerMessage)
+	done := make(chan struct{})
+	defer close(done) // before the partition consumers close: their forwarders stop waiting
 	for p := range partitions {
 		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
 		if err != nil {
@@ -71,7 +73,10 @@ func readAll(t *testing.T, brokers []string, topic string, partitions int32, n i
 		defer pc.AsyncClose()
 		go func() {
 			for m := range pc.Messages() {
-				out <- m
+				select {
+				case out <- m:
+				case <-done:
+				}
 			}
 		}()
 	}
