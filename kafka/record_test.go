@@ -64,7 +64,7 @@ func readAll(t *testing.T, brokers []string, topic string, partitions int32, n i
 	defer c.Close()
 	out := make(chan *sarama.ConsumerMessage)
 	done := make(chan struct{})
-	defer close(done) // before the partition consumers close: their forwarders stop waiting
+	defer close(done) // forwarders holding a record nobody reads any more drop it and end
 	for p := range partitions {
 		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
 		if err != nil {
