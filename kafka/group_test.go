@@ -160,9 +160,17 @@ func consumeInBackground(t *testing.T, c courier.Consumer, h courier.HandlerFunc
 // other takes its partitions over. Every message is handled, and at no time does the
 // group's committed offset of a partition pass a message that was not handled.
 func TestRebalance(t *testing.T) {
+	for _, strategy := range []string{"range", "cooperative-sticky"} {
+		t.Run(strategy, func(t *testing.T) { testRebalance(t, strategy) })
+	}
+}
+
+func testRebalance(t *testing.T, strategy string) {
 	const partitions, total = 6, 3000
 	brokers := kfakeBrokers(t)
-	b := openBroker(t, testConfig(brokers, 0))
+	cfg := testConfig(brokers, 0)
+	cfg.Rebalance = strategy
+	b := openBroker(t, cfg)
 	t.Cleanup(func() { _ = b.Close() })
 	admin := newAdmin(t, brokers)
 	ctx := context.Background()
@@ -187,10 +195,10 @@ func TestRebalance(t *testing.T) {
 			return nil
 		}
 	}
-	cfg := courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: 4, DrainTimeout: 5 * time.Second, Logger: quiet}
+	cc := courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: 4, DrainTimeout: 5 * time.Second, Logger: quiet}
 	var stops [2]func()
 	for i := range stops {
-		c, err := b.NewConsumer(ctx, cfg)
+		c, err := b.NewConsumer(ctx, cc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,5 +422,64 @@ func TestCrashRedeliversUncommitted(t *testing.T) {
 	defer mu.Unlock()
 	if len(early) > 0 {
 		t.Errorf("committed messages delivered again: %v", early)
+	}
+}
+
+// TestKeysOfOnePartitionInParallel: with Concurrency 2, two keys of a single partition are
+// handled at the same time, while the messages of each key keep their order.
+func TestKeysOfOnePartitionInParallel(t *testing.T) {
+	b := openBroker(t, testConfig(kfakeBrokers(t), 0))
+	t.Cleanup(func() { _ = b.Close() })
+	ctx := context.Background()
+	if err := b.CreateTopic(ctx, "one", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "g", Topics: []string{"one"}, Concurrency: 2, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := make(chan struct{})
+	var started atomic.Int64
+	var mu sync.Mutex
+	order := map[string][]string{}
+	l := newLedger()
+	consumeInBackground(t, c, func(ctx context.Context, m courier.Message) error {
+		if m.Value[0] == '0' { // the first message of each key waits for the other key's
+			if started.Add(1) == 2 {
+				close(both)
+			}
+			select {
+			case <-both:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		mu.Lock()
+		order[m.Key] = append(order[m.Key], string(m.Value))
+		mu.Unlock()
+		l.handle(m)
+		return nil
+	})
+	p, err := b.NewProducer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []courier.Message
+	for i := range 5 {
+		for _, k := range []string{"a", "b"} {
+			msgs = append(msgs, courier.Message{Topic: "one", Key: k, Value: []byte(fmt.Sprint(i))})
+		}
+	}
+	if err := p.SendBatch(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "all 10 messages (the first of each key only finishes once both run at once)", l.changed,
+		func() bool { return l.unique() == len(msgs) })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, k := range []string{"a", "b"} {
+		if got := strings.Join(order[k], ","); got != "0,1,2,3,4" {
+			t.Errorf("key %s handled in order %s, want 0,1,2,3,4", k, got)
+		}
 	}
 }
