@@ -483,3 +483,80 @@ func TestKeysOfOnePartitionInParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokedPartitionIsBoundedAndCommitted: a handler stuck on a message holds its
+// partition only for DrainTimeout after a rebalance revokes it: then its context is
+// cancelled, the message goes back to the group, and what was handled before it is
+// committed at the revocation (periodic commits are off here), so it is not delivered again.
+func TestRevokedPartitionIsBoundedAndCommitted(t *testing.T) {
+	cfg := testConfig(kfakeBrokers(t), 0)
+	cfg.CommitInterval = time.Hour // only the commit at the end of a claim can commit
+	b := openBroker(t, cfg)
+	t.Cleanup(func() { _ = b.Close() })
+	ctx := context.Background()
+	if err := b.CreateTopic(ctx, "revoke", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	const drain = 300 * time.Millisecond
+	cc := courier.ConsumerConfig{Group: "g", Topics: []string{"revoke"}, DrainTimeout: drain, Logger: quiet}
+	l := newLedger()
+	stuck := make(chan struct{})
+	cancelled := make(chan time.Duration, 1)
+	var once atomic.Bool
+	handler := func(ctx context.Context, m courier.Message) error {
+		if string(m.Value) == "stuck" && once.CompareAndSwap(false, true) {
+			close(stuck)
+			start := time.Now()
+			<-ctx.Done() // ignores nothing: ends when its partition's bound is over
+			cancelled <- time.Since(start)
+			return ctx.Err()
+		}
+		l.handle(m)
+		return nil
+	}
+	c1, err := b.NewConsumer(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumeInBackground(t, c1, handler)
+	p, err := b.NewProducer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []courier.Message
+	for _, v := range []string{"ok-0", "ok-1", "ok-2", "stuck", "after-0", "after-1"} {
+		msgs = append(msgs, courier.Message{ID: v, Topic: "revoke", Value: []byte(v)})
+	}
+	if err := p.SendBatch(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stuck:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first consumer never reached the stuck message")
+	}
+
+	joined := time.Now()
+	c2, err := b.NewConsumer(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumeInBackground(t, c2, handler) // its joining revokes the first consumer's partition
+	select {
+	case held := <-cancelled:
+		if held < drain || time.Since(joined) > drain+10*time.Second {
+			t.Errorf("stuck handler cancelled after %v (%v after the rebalance began), want after the drain timeout %v and soon after it", held, time.Since(joined), drain)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stuck handler was never cancelled: the revoked partition is held")
+	}
+	waitFor(t, 30*time.Second, "every message handled after the rebalance", l.changed, func() bool { return l.unique() == len(msgs) })
+	for _, id := range []string{"ok-0", "ok-1", "ok-2"} {
+		l.mu.Lock()
+		n := l.ids[id]
+		l.mu.Unlock()
+		if n != 1 {
+			t.Errorf("%s handled %d times, want once: what was handled before the revocation must be committed with it", id, n)
+		}
+	}
+}
