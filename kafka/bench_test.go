@@ -48,9 +48,9 @@ var benchValue = func() []byte {
 // benchCluster starts a cluster and a topic for one benchmark.
 func benchCluster(b *testing.B) (*kafka.Broker, []string, string) {
 	brokers := kfakeBrokers(b)
-	cfg := testConfig(brokers, 0)
-	cfg.Logger = quiet
-	br := openBroker(b, cfg)
+	// The adapter's defaults (heartbeats, commit interval, fetch wait), which are sarama's,
+	// as the raw side uses them.
+	br := openBroker(b, kafka.Config{Brokers: brokers, Logger: quiet})
 	b.Cleanup(func() { _ = br.Close() })
 	topic := "bench"
 	if err := br.CreateTopic(context.Background(), topic, benchPartitions, 0); err != nil {
@@ -223,6 +223,9 @@ func (s *span) hit() {
 		close(s.done)
 	}
 }
+
+// took is the time from the first message to the last.
+func (s *span) took() time.Duration { return time.Duration(s.last.Load() - s.first.Load()) }
 
 func (s *span) wait(b *testing.B) {
 	select {

@@ -244,6 +244,10 @@ func (c Config) consumerSarama(cc courier.ConsumerConfig) (*sarama.Config, error
 	if err != nil {
 		return nil, err
 	}
+	// The member's client only consumes: the producer's one request in flight per broker
+	// would queue heartbeats and commits behind long-polling fetches.
+	sc.Producer.Idempotent = false
+	sc.Net.MaxOpenRequests = sarama.NewConfig().Net.MaxOpenRequests
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.MaxWaitTime = c.FetchMaxWait
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest

@@ -6,11 +6,13 @@
 // Producing: the producer is idempotent with acks=all, compresses with snappy by default,
 // and chooses the partition of a keyed message with murmur2 exactly as the Java client's
 // default partitioner does, so Go and Java producers put a key on the same partition.
-// Headers travel as record headers; the message ID and the sub-millisecond part of the
-// timestamp travel in the reserved headers "courier-id" and "courier-ns" (a record timestamp
-// has millisecond precision, so this is what makes Timestamp round-trip exactly). Concurrent
-// Sends share wire batches: every Send goes through one asynchronous sarama producer and
-// waits for its own record's acknowledgement.
+// Headers travel as record headers; the message ID travels in a reserved header
+// ("courier-uuid", its 16 bytes, for a canonical UUID such as Send fills in; "courier-id",
+// as text, for any other ID), and so do the nanoseconds of the timestamp below the
+// millisecond ("courier-ns"; a record timestamp has millisecond precision, so this is what
+// makes a Timestamp given by the caller round-trip exactly; Send fills an empty one at
+// millisecond precision). Concurrent Sends share wire batches: every Send goes through one
+// asynchronous sarama producer and waits for its own record's acknowledgement.
 //
 // Consuming: a Consumer is a member of a sarama consumer group. The records of all its
 // partitions feed courier's shared dispatch engine, so Concurrency > 1 runs different keys

@@ -11,15 +11,18 @@ import (
 
 // Reserved record headers carrying courier's own fields.
 const (
-	// HeaderID carries Message.ID.
+	// HeaderID carries Message.ID, when it is not a UUID in canonical lowercase form.
 	HeaderID = courier.ReservedHeaderPrefix + "id"
+	// HeaderUUID carries Message.ID as the 16 bytes of its UUID, when it is one in canonical
+	// lowercase form (as the IDs Send fills are).
+	HeaderUUID = courier.ReservedHeaderPrefix + "uuid"
 	// HeaderNanos carries the nanoseconds of Message.Timestamp below the millisecond, which
 	// the record timestamp cannot hold; absent when they are 0.
 	HeaderNanos = courier.ReservedHeaderPrefix + "ns"
 )
 
 // The header keys as sarama takes them, shared by every record (sarama only reads them).
-var headerIDKey, headerNanosKey = []byte(HeaderID), []byte(HeaderNanos)
+var headerIDKey, headerUUIDKey, headerNanosKey = []byte(HeaderID), []byte(HeaderUUID), []byte(HeaderNanos)
 
 // record is one message on its way to the broker: the sarama message and everything it
 // points to, in one allocation (a producer's cost per message is mostly allocations).
@@ -29,6 +32,7 @@ type record struct {
 	val sarama.ByteEncoder
 	hs  [2]sarama.RecordHeader // the reserved headers, when there are no others
 	ns  [8]byte                // HeaderNanos's value
+	id  [16]byte               // HeaderUUID's value
 	t   ticket                 // pm.Metadata: where the result goes
 }
 
@@ -48,7 +52,11 @@ func newRecord(msg courier.Message, t ticket) *record {
 	if len(msg.Headers) > 0 {
 		hs = make([]sarama.RecordHeader, 0, len(msg.Headers)+2)
 	}
-	hs = append(hs, sarama.RecordHeader{Key: headerIDKey, Value: readOnlyBytes(msg.ID)})
+	if packUUID(msg.ID, &r.id) {
+		hs = append(hs, sarama.RecordHeader{Key: headerUUIDKey, Value: r.id[:]})
+	} else {
+		hs = append(hs, sarama.RecordHeader{Key: headerIDKey, Value: readOnlyBytes(msg.ID)})
+	}
 	if ns := subMilli(msg.Timestamp); ns != 0 {
 		hs = append(hs, sarama.RecordHeader{Key: headerNanosKey, Value: strconv.AppendInt(r.ns[:0], ns, 10)})
 	}
@@ -86,6 +94,10 @@ func fromRecord(cm *sarama.ConsumerMessage) courier.Message {
 		switch k := string(h.Key); k {
 		case HeaderID:
 			m.ID = string(h.Value)
+		case HeaderUUID:
+			if len(h.Value) == 16 {
+				m.ID = unpackUUID(h.Value)
+			}
 		case HeaderNanos:
 			if ns, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil && ns > 0 && ns < int64(time.Millisecond) {
 				m.Timestamp = m.Timestamp.Add(time.Duration(ns))

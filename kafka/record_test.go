@@ -127,6 +127,17 @@ func TestWireFormat(t *testing.T) {
 	if fmt.Sprint(headers) != fmt.Sprint(want) {
 		t.Errorf("record headers %v, want %v", headers, want)
 	}
+
+	// A canonical UUID travels as its 16 bytes.
+	id := "0192d5a3-7c4e-7b2a-9f10-3e4d5c6b7a89"
+	if err := p.Send(ctx, courier.Message{ID: id, Topic: "wire", Timestamp: ts.Truncate(time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	r = readAll(t, brokers, "wire", 1, 2)[1]
+	if len(r.Headers) != 1 || string(r.Headers[0].Key) != kafka.HeaderUUID ||
+		fmt.Sprintf("%x", r.Headers[0].Value) != "0192d5a37c4e7b2a9f103e4d5c6b7a89" {
+		t.Errorf("headers of a message with ID %s: %v, want only %s with its 16 bytes", id, r.Headers, kafka.HeaderUUID)
+	}
 }
 
 // TestForeignRecord: a record from another producer, without courier's headers, is
