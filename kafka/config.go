@@ -250,6 +250,10 @@ func (c Config) consumerSarama(cc courier.ConsumerConfig) (*sarama.Config, error
 	sc.Net.MaxOpenRequests = sarama.NewConfig().Net.MaxOpenRequests
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.MaxWaitTime = c.FetchMaxWait
+	// All claims feed one engine, whose bounded queue is the backpressure: when it is full
+	// every claim waits alike, and sarama's default 100ms would make each of them give up its
+	// fetch subscription and subscribe again, over and over, for nothing.
+	sc.Consumer.MaxProcessingTime = time.Second
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	if cc.StartFrom == courier.StartNewest {
 		// NewConsumer also commits the group's current end offsets, so this only matters
