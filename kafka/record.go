@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -110,7 +111,20 @@ func fromRecord(cm *sarama.ConsumerMessage) courier.Message {
 		}
 	}
 	if m.ID == "" {
-		m.ID = cm.Topic + "/" + strconv.Itoa(int(cm.Partition)) + "/" + strconv.FormatInt(cm.Offset, 10)
+		m.ID = positionID(cm.Topic, cm.Partition, cm.Offset)
 	}
 	return m
+}
+
+// positionID returns "topic/partition/offset", in one allocation.
+func positionID(topic string, partition int32, offset int64) string {
+	var b strings.Builder
+	b.Grow(len(topic) + 32)
+	b.WriteString(topic)
+	b.WriteByte('/')
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], int64(partition), 10))
+	b.WriteByte('/')
+	b.Write(strconv.AppendInt(num[:0], offset, 10))
+	return b.String()
 }
