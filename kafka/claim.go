@@ -1,0 +1,82 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/courier-go/courier/internal/dispatch"
+)
+
+// revokeGrace is how long a claim that cancelled its handlers' context waits for them to
+// notice before it gives the partition up anyway (a handler that ignores its context
+// cannot hold a rebalance forever; what it does afterwards is not committed).
+const revokeGrace = time.Second
+
+// groupHandler feeds the records of every claim of a session to the consumer's engine.
+type groupHandler struct {
+	c   *consumer
+	eng *dispatch.Engine
+}
+
+func (g *groupHandler) Setup(sarama.ConsumerGroupSession) error { return nil }
+
+// Cleanup commits what the session's claims marked, before the partitions go to others.
+func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	sess.Commit()
+	return nil
+}
+
+// ConsumeClaim hands the claim's records to the engine in offset order until the claim or
+// the session ends, then waits for its in-flight records (bounded), and commits.
+func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	topic, partition := claim.Topic(), claim.Partition()
+	tr := newTracker(func(next int64) { sess.MarkOffset(topic, partition, next, "") })
+	// Handlers of this partition get ctx: cancelling it ends their work when the partition
+	// is revoked and they do not finish in time.
+	ctx, cancel := context.WithCancel(g.eng.Context())
+	defer cancel()
+	sctx := sess.Context()
+feed:
+	for {
+		select {
+		case cm, ok := <-claim.Messages():
+			if !ok {
+				break feed
+			}
+			tr.add(cm.Offset)
+			if err := g.eng.Submit(sctx, dispatch.Delivery{Msg: fromRecord(cm), Ctx: ctx, Ref: tr}); err != nil {
+				tr.unadd()
+				break feed
+			}
+		case <-sctx.Done():
+			break feed
+		}
+	}
+	g.drain(tr, cancel, topic, partition)
+	tr.close()
+	sess.Commit()
+	return nil
+}
+
+// drain waits for the claim's handed-over records to be settled: DrainTimeout for running
+// handlers to finish, then, with their context cancelled, revokeGrace for them to stop.
+func (g *groupHandler) drain(tr *tracker, cancel context.CancelFunc, topic string, partition int32) {
+	t := time.NewTimer(g.c.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-tr.idleCh():
+		return
+	case <-t.C:
+	}
+	g.c.log.Warn("kafka: partition revoked and its handlers did not finish within the drain timeout; cancelling them",
+		"topic", topic, "partition", partition, "timeout", g.c.cfg.DrainTimeout)
+	cancel()
+	t.Reset(revokeGrace)
+	select {
+	case <-tr.idleCh():
+	case <-t.C:
+		g.c.log.Warn("kafka: handlers of a revoked partition ignore their context; giving the partition up without their results",
+			"topic", topic, "partition", partition)
+	}
+}

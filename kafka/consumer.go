@@ -1,0 +1,173 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/dispatch"
+)
+
+// consumer is one member of a consumer group.
+type consumer struct {
+	b      *Broker
+	cfg    courier.ConsumerConfig
+	log    *slog.Logger
+	client sarama.Client // the group's own: its config carries the group settings
+	group  sarama.ConsumerGroup
+	logged chan struct{} // closed when the goroutine logging group errors has ended
+
+	mu        sync.Mutex
+	consuming bool
+	closed    bool
+	stop      context.CancelFunc // ends the running Consume
+	stopped   chan struct{}      // closed when the running Consume has returned
+	closeOnce sync.Once
+}
+
+func newConsumer(ctx context.Context, b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
+	sc, err := b.cfg.consumerSarama(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", courier.ErrInvalidConfig, b.name, err)
+	}
+	parts, err := b.partitions(cfg.Topics)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.StartFrom == courier.StartNewest {
+		if err := b.commitNewest(ctx, cfg.Group, parts); err != nil {
+			return nil, err
+		}
+	}
+	client, err := dial(ctx, b.cfg.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: group %q: connect: %w", b.name, cfg.Group, err)
+	}
+	group, err := sarama.NewConsumerGroupFromClient(cfg.Group, client)
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("%s: group %q: %w", b.name, cfg.Group, err)
+	}
+	c := &consumer{
+		b: b, cfg: cfg, client: client, group: group,
+		log:    cfg.Logger.With("broker", "kafka", "group", cfg.Group),
+		logged: make(chan struct{}),
+	}
+	go c.logErrors()
+	return c, nil
+}
+
+// logErrors logs what the group reports in the background (failed fetches and commits,
+// which sarama retries) until the group is closed.
+func (c *consumer) logErrors() {
+	defer close(c.logged)
+	for err := range c.group.Errors() {
+		c.log.Warn("kafka: consumer group error", "err", err)
+	}
+}
+
+// Consume runs h on the group's messages until ctx ends or Close is called.
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+	if h == nil {
+		return fmt.Errorf("%w: %s: group %q: Consume needs a handler", courier.ErrInvalidConfig, c.b.name, c.cfg.Group)
+	}
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return courier.ErrClosed
+	case c.consuming:
+		c.mu.Unlock()
+		return fmt.Errorf("%s: group %q: Consume is already running on this consumer", c.b.name, c.cfg.Group)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.consuming = true
+	c.stop = cancel
+	c.stopped = make(chan struct{})
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.consuming = false
+		close(c.stopped)
+		c.mu.Unlock()
+	}()
+
+	eng := dispatch.New(ctx, h, settler{}, dispatch.FromConsumerConfig("kafka", c.cfg))
+	defer eng.Close()
+	gh := &groupHandler{c: c, eng: eng}
+	for failures := 0; ctx.Err() == nil; {
+		// Consume joins the group and returns when the session ends: at a rebalance, then
+		// it is called again for the next one, or when ctx ends.
+		err := c.group.Consume(ctx, c.cfg.Topics, gh)
+		switch {
+		case err == nil || ctx.Err() != nil:
+			failures = 0
+			continue
+		case errors.Is(err, sarama.ErrClosedConsumerGroup):
+			return nil
+		case errors.Is(err, sarama.ErrGroupAuthorizationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed):
+			return fmt.Errorf("%s: group %q, topics %q: %w", c.b.name, c.cfg.Group, c.cfg.Topics, err)
+		}
+		failures++
+		delay := c.cfg.Backoff.Delay(failures)
+		c.log.Warn("kafka: consumer group session failed; joining again", "topics", c.cfg.Topics, "delay", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	return nil
+}
+
+// Close stops Consume, lets in-flight handlers finish within DrainTimeout, commits what was
+// handled, and leaves the group. Idempotent.
+func (c *consumer) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		stopped := c.stopped
+		if c.stop != nil {
+			c.stop()
+		}
+		c.mu.Unlock()
+		if stopped != nil {
+			<-stopped
+		}
+		if cerr := c.group.Close(); cerr != nil {
+			err = fmt.Errorf("%s: group %q: close: %w", c.b.name, c.cfg.Group, cerr)
+		}
+		if cerr := c.client.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) && err == nil {
+			err = fmt.Errorf("%s: group %q: close: %w", c.b.name, c.cfg.Group, cerr)
+		}
+		<-c.logged
+		c.b.forgetConsumer(c)
+	})
+	return err
+}
+
+// settler settles deliveries on the tracker of the claim they came from.
+type settler struct{}
+
+func (settler) Ack(_ context.Context, d dispatch.Delivery) error {
+	d.Ref.(*tracker).ack(d.Msg.Offset)
+	return nil
+}
+
+// Retry counts the attempt: Kafka has no delivery count of its own. The message is handled
+// again in place, so it can always be retried; if its partition was revoked meanwhile, its
+// context has ended and the engine releases it instead.
+func (settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
+	d.Msg.Attempt++
+	return d, nil
+}
+
+func (settler) Release(d dispatch.Delivery) { d.Ref.(*tracker).release(d.Msg.Offset) }

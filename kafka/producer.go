@@ -1,0 +1,196 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/courier-go/courier"
+)
+
+// Producer sends messages through one asynchronous sarama producer, so the records of
+// concurrent Sends and of a SendBatch travel together in wire batches; each call waits for
+// the acknowledgements of its own records. It is safe for concurrent use.
+type Producer struct {
+	b  *Broker
+	ap sarama.AsyncProducer
+
+	// mu is held for reading while a record is handed to ap, and for writing by Close, so
+	// that nothing is handed to ap after it began to close.
+	mu     sync.RWMutex
+	closed bool
+
+	routed sync.WaitGroup // the goroutines routing acknowledgements to their callers
+	once   sync.Once
+}
+
+var _ courier.Producer = (*Producer)(nil)
+
+func newProducer(b *Broker) (*Producer, error) {
+	ap, err := sarama.NewAsyncProducerFromClient(b.client)
+	if err != nil {
+		return nil, fmt.Errorf("%s: new producer: %w", b.name, err)
+	}
+	p := &Producer{b: b, ap: ap}
+	p.routed.Add(2)
+	go func() {
+		defer p.routed.Done()
+		for m := range ap.Successes() {
+			m.Metadata.(*ticket).settle(nil)
+		}
+	}()
+	go func() {
+		defer p.routed.Done()
+		for pe := range ap.Errors() {
+			pe.Msg.Metadata.(*ticket).settle(p.sendError(pe.Msg.Topic, pe.Err))
+		}
+	}()
+	return p, nil
+}
+
+// waiter collects the results of the records of one Send or SendBatch.
+type waiter struct {
+	errs []error
+	left atomic.Int64
+	done chan struct{}
+}
+
+func newWaiter(n int) *waiter {
+	w := &waiter{errs: make([]error, n), done: make(chan struct{})}
+	w.left.Store(int64(n))
+	return w
+}
+
+// ticket travels with a record as its Metadata and brings its result back to the waiter.
+type ticket struct {
+	w *waiter
+	i int
+}
+
+func (t ticket) settle(err error) {
+	t.w.errs[t.i] = err
+	if t.w.left.Add(-1) == 0 {
+		close(t.w.done)
+	}
+}
+
+// Send sends msg and returns once every in-sync replica has it.
+func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
+	w := newWaiter(1)
+	if err := p.enqueue(ctx, []courier.Message{msg}, w); err != nil {
+		return err
+	}
+	return p.wait(ctx, w, msg.Topic, func() error { return w.errs[0] })
+}
+
+// SendBatch sends msgs together and returns once every one of them was acknowledged or
+// failed. When some fail (invalid, too large, refused by the broker), the error is a
+// *courier.BatchError saying which; the others were sent.
+func (p *Producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
+	if len(msgs) == 0 {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		if p.closed {
+			return courier.ErrClosed
+		}
+		return nil
+	}
+	w := newWaiter(len(msgs))
+	if err := p.enqueue(ctx, msgs, w); err != nil {
+		return err
+	}
+	return p.wait(ctx, w, msgs[0].Topic, func() error { return courier.NewBatchError(w.errs) })
+}
+
+// enqueue prepares msgs and hands the valid ones to the sarama producer; an invalid one is
+// settled at once with its error. It returns an error (ErrClosed, the context's) only when
+// nothing of msgs can be waited for: then the records already handed over are still sent.
+func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waiter) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return courier.ErrClosed
+	}
+	for i, msg := range msgs {
+		t := ticket{w, i}
+		if msg.Timestamp.IsZero() {
+			// Kafka keeps milliseconds: a send time filled at that precision round-trips
+			// without the sub-millisecond header.
+			msg.Timestamp = time.Now().Truncate(time.Millisecond)
+		}
+		msg, err := courier.Prepare(msg)
+		if err != nil {
+			t.settle(fmt.Errorf("%s: %w", p.b.name, err))
+			continue
+		}
+		if size := msg.Size(); size > p.b.cfg.MaxMessageBytes {
+			t.settle(fmt.Errorf("%w: %s: topic %q: message of %d bytes is over MaxMessageBytes %d",
+				courier.ErrMessageTooLarge, p.b.name, msg.Topic, size, p.b.cfg.MaxMessageBytes))
+			continue
+		}
+		if p.b.cfg.CreateTopics {
+			if err := p.b.ensureTopic(ctx, msg.Topic); err != nil {
+				t.settle(err)
+				continue
+			}
+		}
+		select {
+		case p.ap.Input() <- &newRecord(msg, t).pm:
+		case <-ctx.Done():
+			for j := i; j < len(msgs); j++ {
+				ticket{w, j}.settle(fmt.Errorf("%s: send to %q: %w", p.b.name, msgs[j].Topic, ctx.Err()))
+			}
+			if i == 0 {
+				return fmt.Errorf("%s: send to %q: %w", p.b.name, msg.Topic, ctx.Err())
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// wait waits for w and returns result(), or the context's error when it ends first (the
+// records handed over may then still be written).
+func (p *Producer) wait(ctx context.Context, w *waiter, topic string, result func() error) error {
+	select {
+	case <-w.done:
+		return result()
+	case <-ctx.Done():
+		return fmt.Errorf("%s: send to %q: %w (records handed over may still be written)", p.b.name, topic, ctx.Err())
+	}
+}
+
+// sendError wraps a sarama produce error, naming the broker and topic.
+func (p *Producer) sendError(topic string, err error) error {
+	var ce sarama.ConfigurationError
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) ||
+		(errors.As(err, &ce) && strings.Contains(string(ce), "MaxMessageBytes")) {
+		return fmt.Errorf("%w: %s: topic %q: %w", courier.ErrMessageTooLarge, p.b.name, topic, err)
+	}
+	if errors.Is(err, sarama.ErrShuttingDown) || errors.Is(err, sarama.ErrClosedClient) {
+		return fmt.Errorf("%w: %s: send to %q: %w", courier.ErrClosed, p.b.name, topic, err)
+	}
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return fmt.Errorf("%s: send to %q: %w (create the topic first, or set Config.CreateTopics)", p.b.name, topic, err)
+	}
+	return fmt.Errorf("%s: send to %q: %w", p.b.name, topic, err)
+}
+
+// Close sends what was handed over and not yet acknowledged, waits for the results, and
+// releases the producer. Idempotent; Send and SendBatch return courier.ErrClosed after it.
+func (p *Producer) Close() error {
+	p.once.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.ap.AsyncClose()
+		p.routed.Wait()
+		p.b.forgetProducer(p)
+	})
+	return nil
+}

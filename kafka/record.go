@@ -1,0 +1,130 @@
+package kafka
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/IBM/sarama"
+	"github.com/courier-go/courier"
+)
+
+// Reserved record headers carrying courier's own fields.
+const (
+	// HeaderID carries Message.ID, when it is not a UUID in canonical lowercase form.
+	HeaderID = courier.ReservedHeaderPrefix + "id"
+	// HeaderUUID carries Message.ID as the 16 bytes of its UUID, when it is one in canonical
+	// lowercase form (as the IDs Send fills are).
+	HeaderUUID = courier.ReservedHeaderPrefix + "uuid"
+	// HeaderNanos carries the nanoseconds of Message.Timestamp below the millisecond, which
+	// the record timestamp cannot hold; absent when they are 0.
+	HeaderNanos = courier.ReservedHeaderPrefix + "ns"
+)
+
+// The header keys as sarama takes them, shared by every record (sarama only reads them).
+var headerIDKey, headerUUIDKey, headerNanosKey = []byte(HeaderID), []byte(HeaderUUID), []byte(HeaderNanos)
+
+// record is one message on its way to the broker: the sarama message and everything it
+// points to, in one allocation (a producer's cost per message is mostly allocations).
+type record struct {
+	pm  sarama.ProducerMessage
+	key sarama.StringEncoder // pointed to by pm.Key: a pointer in an interface does not allocate
+	val sarama.ByteEncoder
+	hs  [2]sarama.RecordHeader // the reserved headers, when there are no others
+	ns  [8]byte                // HeaderNanos's value
+	id  [16]byte               // HeaderUUID's value
+	t   ticket                 // pm.Metadata: where the result goes
+}
+
+// newRecord returns the record of a prepared msg.
+func newRecord(msg courier.Message, t ticket) *record {
+	r := &record{t: t}
+	r.pm = sarama.ProducerMessage{Topic: msg.Topic, Timestamp: msg.Timestamp, Metadata: &r.t}
+	if msg.Key != "" {
+		r.key = sarama.StringEncoder(msg.Key)
+		r.pm.Key = &r.key
+	}
+	if msg.Value != nil { // a nil Value is a null record value, an empty one an empty value
+		r.val = msg.Value
+		r.pm.Value = &r.val
+	}
+	hs := r.hs[:0]
+	if len(msg.Headers) > 0 {
+		hs = make([]sarama.RecordHeader, 0, len(msg.Headers)+2)
+	}
+	if packUUID(msg.ID, &r.id) {
+		hs = append(hs, sarama.RecordHeader{Key: headerUUIDKey, Value: r.id[:]})
+	} else {
+		hs = append(hs, sarama.RecordHeader{Key: headerIDKey, Value: readOnlyBytes(msg.ID)})
+	}
+	if ns := subMilli(msg.Timestamp); ns != 0 {
+		hs = append(hs, sarama.RecordHeader{Key: headerNanosKey, Value: strconv.AppendInt(r.ns[:0], ns, 10)})
+	}
+	for k, v := range msg.Headers {
+		hs = append(hs, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	}
+	r.pm.Headers = hs
+	return r
+}
+
+// readOnlyBytes returns the bytes of s without copying them. Sarama only reads header
+// values (to size and encode them), so the string's immutable memory is safe to lend; it
+// saves an allocation per record.
+func readOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// subMilli returns the nanoseconds of t beyond its whole milliseconds since the epoch.
+func subMilli(t time.Time) int64 {
+	return t.Sub(time.UnixMilli(t.UnixMilli())).Nanoseconds()
+}
+
+// fromRecord returns the message of a consumed record. A record from a producer other than
+// courier has no ID header; its ID is then made of its topic, partition and offset, which
+// name it uniquely and the same way on every delivery.
+func fromRecord(cm *sarama.ConsumerMessage) courier.Message {
+	m := courier.Message{
+		Topic:     cm.Topic,
+		Key:       string(cm.Key),
+		Value:     cm.Value,
+		Timestamp: cm.Timestamp,
+		Attempt:   1,
+		Partition: cm.Partition,
+		Offset:    cm.Offset,
+	}
+	for _, h := range cm.Headers {
+		switch k := string(h.Key); k {
+		case HeaderID:
+			m.ID = string(h.Value)
+		case HeaderUUID:
+			if len(h.Value) == 16 {
+				m.ID = unpackUUID(h.Value)
+			}
+		case HeaderNanos:
+			if ns, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil && ns > 0 && ns < int64(time.Millisecond) {
+				m.Timestamp = m.Timestamp.Add(time.Duration(ns))
+			}
+		default:
+			if m.Headers == nil {
+				m.Headers = make(map[string]string, len(cm.Headers))
+			}
+			m.Headers[k] = string(h.Value)
+		}
+	}
+	if m.ID == "" {
+		m.ID = positionID(cm.Topic, cm.Partition, cm.Offset)
+	}
+	return m
+}
+
+// positionID returns "topic/partition/offset", in one allocation.
+func positionID(topic string, partition int32, offset int64) string {
+	var b strings.Builder
+	b.Grow(len(topic) + 32)
+	b.WriteString(topic)
+	b.WriteByte('/')
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], int64(partition), 10))
+	b.WriteByte('/')
+	b.Write(strconv.AppendInt(num[:0], offset, 10))
+	return b.String()
+}

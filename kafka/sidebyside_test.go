@@ -1,0 +1,175 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/kafka"
+	"github.com/google/uuid"
+)
+
+// BenchmarkSideBySide measures the adapter and raw sarama in alternating rounds on one
+// in-process cluster, so that the other load of a shared machine falls on both alike:
+//
+//	go test -run XXX -bench SideBySide -benchtime 8x ./kafka/
+//
+// Each iteration is one round of sideBySideMsgs 1 KiB messages per side, the side that goes
+// first alternating. produce: a raw AsyncProducer fed every record then awaiting every ack,
+// against the adapter's SendBatch of the same records (and against raw records that carry
+// the adapter's ID header as well). consume: a raw consumer group marking
+// every message, against an adapter Consumer (Concurrency 1, then 4), each a new group reading the
+// same freshly written topic, timed from its first message to its last. Reported: msgs/s of
+// each side over all rounds, and adapter/raw.
+func BenchmarkSideBySide(b *testing.B) {
+	b.Run("produce", func(b *testing.B) { benchSideBySideProduce(b, false) })
+	// The same, with raw records carrying the 16-byte ID header the adapter writes: what is
+	// left of the difference is the adapter's own work.
+	b.Run("produce-vs-raw-with-id-header", func(b *testing.B) { benchSideBySideProduce(b, true) })
+	b.Run("consume-concurrency-1", func(b *testing.B) { benchSideBySideConsume(b, 1) })
+	// As many handlers as partitions, as raw sarama runs one handler loop per partition.
+	b.Run(fmt.Sprint("consume-concurrency-", benchPartitions), func(b *testing.B) { benchSideBySideConsume(b, benchPartitions) })
+}
+
+const sideBySideMsgs = 50000
+
+func reportSideBySide(b *testing.B, raw, adapter time.Duration) {
+	n := float64(b.N * sideBySideMsgs)
+	rawRate, adapterRate := n/raw.Seconds(), n/adapter.Seconds()
+	b.ReportMetric(rawRate, "raw-msgs/s")
+	b.ReportMetric(adapterRate, "adapter-msgs/s")
+	b.ReportMetric(adapterRate/rawRate, "adapter/raw")
+}
+
+func benchSideBySideProduce(b *testing.B, rawID bool) {
+	br, brokers, topic := benchCluster(b)
+	p, err := br.NewProducer(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ap, err := sarama.NewAsyncProducer(brokers, rawProducerConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ap.Close()
+	batch := make([]courier.Message, sideBySideMsgs)
+
+	raw := func() time.Duration {
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range sideBySideMsgs {
+				select {
+				case <-ap.Successes():
+				case pe := <-ap.Errors():
+					b.Error(pe.Err)
+				}
+			}
+		}()
+		for range sideBySideMsgs {
+			pm := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(benchValue)}
+			if rawID {
+				id := uuid.Must(uuid.NewV7())
+				pm.Headers = []sarama.RecordHeader{{Key: []byte(kafka.HeaderUUID), Value: id[:]}}
+			}
+			ap.Input() <- pm
+		}
+		<-done
+		return time.Since(start)
+	}
+	adapter := func() time.Duration {
+		for i := range batch {
+			batch[i] = courier.Message{Topic: topic, Value: benchValue}
+		}
+		start := time.Now()
+		if err := p.SendBatch(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var rawTime, adapterTime time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			rawTime += raw()
+			adapterTime += adapter()
+		} else {
+			adapterTime += adapter()
+			rawTime += raw()
+		}
+	}
+	reportSideBySide(b, rawTime, adapterTime)
+}
+
+func benchSideBySideConsume(b *testing.B, concurrency int) {
+	br, brokers, _ := benchCluster(b)
+	ctx := context.Background()
+
+	raw := func(topic, group string) time.Duration {
+		sc := sarama.NewConfig()
+		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+		cg, err := sarama.NewConsumerGroup(brokers, group, sc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cg.Close()
+		s := newSpan(sideBySideMsgs)
+		cctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for cctx.Err() == nil {
+				if err := cg.Consume(cctx, []string{topic}, rawHandler{s}); err != nil && cctx.Err() == nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+		<-s.done
+		cancel()
+		wg.Wait()
+		return s.took()
+	}
+	adapter := func(topic, group string) time.Duration {
+		c, err := br.NewConsumer(ctx, courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: concurrency, Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := newSpan(sideBySideMsgs)
+		done := make(chan error, 1)
+		go func() {
+			done <- c.Consume(ctx, courier.HandlerFunc(func(context.Context, courier.Message) error { s.hit(); return nil }))
+		}()
+		<-s.done
+		_ = c.Close()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+		return s.took()
+	}
+	var rawTime, adapterTime time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		topic := fmt.Sprint("consume-", i)
+		if err := br.CreateTopic(ctx, topic, benchPartitions, 0); err != nil {
+			b.Fatal(err)
+		}
+		rawProduce(b, brokers, topic, sideBySideMsgs)
+		b.StartTimer()
+		if i%2 == 0 {
+			rawTime += raw(topic, "raw")
+			adapterTime += adapter(topic, "adapter")
+		} else {
+			adapterTime += adapter(topic, "adapter")
+			rawTime += raw(topic, "raw")
+		}
+	}
+	reportSideBySide(b, rawTime, adapterTime)
+}

@@ -1,0 +1,30 @@
+package kafka
+
+import "github.com/google/uuid"
+
+// A message ID in the canonical lowercase UUID form (what courier.NewID makes) travels as its
+// 16 bytes in HeaderUUID instead of its 36 characters in HeaderID: the hex text is random
+// and does not compress, and on small or compressible values it is a large part of the
+// record. Any other ID travels as it is, so every ID comes back exactly as it was sent.
+
+// packUUID writes the 16 bytes of id into dst and reports whether id is a UUID in canonical
+// lowercase form, the only form unpackUUID gives back unchanged.
+func packUUID(id string, dst *[16]byte) bool {
+	if len(id) != 36 { // uuid.Parse also takes the urn: and braced forms
+		return false
+	}
+	for i := range len(id) {
+		if 'A' <= id[i] && id[i] <= 'F' { // and upper case
+			return false
+		}
+	}
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return false
+	}
+	*dst = u
+	return true
+}
+
+// unpackUUID returns the canonical form of 16 bytes.
+func unpackUUID(b []byte) string { return uuid.UUID(b).String() }
