@@ -10,7 +10,15 @@ const keyHashRange = 65536
 func keyHash(key string) uint32 {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
-	return h.Sum32() % keyHashRange
+	// FNV alone puts similar keys ("key-1", "key-2") close together; the
+	// murmur3 finaliser spreads them over the whole range.
+	x := h.Sum32()
+	x ^= x >> 16
+	x *= 0x85ebca6b
+	x ^= x >> 13
+	x *= 0xc2b2ae35
+	x ^= x >> 16
+	return x % keyHashRange
 }
 
 // rangeOwner returns the consumer whose hash range covers hash: a consumer's
