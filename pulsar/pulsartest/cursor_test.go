@@ -40,11 +40,9 @@ func TestSeekByTime(t *testing.T) {
 	send(t, p, "old")
 	// Publish times have millisecond resolution: make sure the next message
 	// is stamped later than "old".
-	var mark time.Time
-	for mark = time.Now(); time.Since(mark) < 5*time.Millisecond; {
-		// A short spin rather than a sleep: it waits on the clock itself.
-	}
-	mark = time.Now()
+	before := time.Now()
+	waitFor(t, "the clock to pass a millisecond", func() bool { return time.Since(before) > 2*time.Millisecond })
+	mark := time.Now()
 	send(t, p, "new")
 	equalStrings(t, "first pass", receiveValues(t, cons, 2), []string{"old", "new"})
 	if err := cons.SeekByTime(mark); err != nil {

@@ -60,12 +60,18 @@ func clientLogger() plog.Logger {
 
 func newClient(t *testing.T, srv *pulsartest.Server) pulsar.Client {
 	t.Helper()
-	c, err := pulsar.NewClient(pulsar.ClientOptions{
-		URL:               srv.URL(),
-		OperationTimeout:  5 * time.Second,
-		ConnectionTimeout: 2 * time.Second,
-		Logger:            clientLogger(),
-	})
+	return newClientWith(t, srv, pulsar.ClientOptions{OperationTimeout: 5 * time.Second})
+}
+
+// newClientWith fills URL, logger and a short connection timeout into opts.
+func newClientWith(t *testing.T, srv *pulsartest.Server, opts pulsar.ClientOptions) pulsar.Client {
+	t.Helper()
+	opts.URL = srv.URL()
+	opts.Logger = clientLogger()
+	if opts.ConnectionTimeout == 0 {
+		opts.ConnectionTimeout = 2 * time.Second
+	}
+	c, err := pulsar.NewClient(opts)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -196,5 +202,20 @@ func equalStrings(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("%s:\n got %v\nwant %v", what, got, want)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after the deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(wait)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -30,7 +30,8 @@ func TestServerCloseLeavesNoGoroutine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, srv)
+	// The client's own Close waits an operation timeout for a gone server.
+	c := newClientWith(t, srv, pulsar.ClientOptions{OperationTimeout: 300 * time.Millisecond})
 	topic := topicName(t)
 	cons := subscribe(t, c, pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "sub", Type: pulsar.Shared})
 	p := newProducer(t, c, pulsar.ProducerOptions{Topic: topic})
@@ -50,13 +51,7 @@ func TestServerCloseLeavesNoGoroutine(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	deadline := time.Now().Add(wait)
-	for serverGoroutines() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d server goroutines still running after Close", serverGoroutines())
-		}
-		runtime.Gosched()
-	}
+	waitFor(t, "server goroutines to end", func() bool { return serverGoroutines() == 0 })
 }
 
 func TestNewServerBadAddress(t *testing.T) {
