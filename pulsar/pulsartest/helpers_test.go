@@ -134,7 +134,7 @@ func sendAsync(t *testing.T, p pulsar.Producer, msgs []*pulsar.ProducerMessage) 
 			errs <- err
 		})
 	}
-	if err := p.Flush(); err != nil {
+	if err := p.FlushWithCtx(context.Background()); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
 	deadline := time.After(wait)
