@@ -209,3 +209,35 @@ func TestResponseDelay(t *testing.T) {
 	}
 	srv.SetResponseDelay(0)
 }
+
+// ReconsumeLater goes through the client's retry topic with a deliver-at
+// time, so it needs delayed delivery on Shared subscriptions.
+func TestReconsumeLater(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv)
+	topic := topicName(t)
+	cons := subscribe(t, c, pulsar.ConsumerOptions{
+		Topic: topic, SubscriptionName: "sub", Type: pulsar.Shared,
+		RetryEnable: true,
+		DLQ:         &pulsar.DLQPolicy{MaxDeliveries: 5},
+	})
+	p := newProducer(t, c, pulsar.ProducerOptions{Topic: topic, DisableBatching: true})
+	send(t, p, "retry-me")
+	first := receive(t, cons)
+	const delay = 200 * time.Millisecond
+	start := time.Now()
+	cons.ReconsumeLater(first, delay)
+	again := receive(t, cons)
+	if string(again.Payload()) != "retry-me" {
+		t.Fatalf("got %q", again.Payload())
+	}
+	if took := time.Since(start); took < delay {
+		t.Errorf("retried after %v, before the %v delay", took, delay)
+	}
+	if again.Properties()["RECONSUMETIMES"] != "1" {
+		t.Errorf("retry properties %v", again.Properties())
+	}
+	if err := cons.Ack(again); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -44,8 +44,8 @@ type pendingEntry struct {
 	keyed bool
 }
 
-// keyHold pins a Key_Shared key hash to the consumer holding its messages,
-// so a key never has messages at two consumers at once.
+// keyHold records which consumer holds unacknowledged messages of a
+// Key_Shared key hash, and how many.
 type keyHold struct {
 	c *consumer
 	n int
@@ -358,10 +358,13 @@ func (sub *subscription) try(e *entry, now time.Time, blocked map[uint32]bool, w
 		if blocked[hash] {
 			return skipped
 		}
-		if h := sub.keyHolds[hash]; h != nil {
-			target = h.c
-		} else {
-			target = sub.rangeOwner(hash)
+		target = sub.rangeOwner(hash)
+		// A key whose hash moved to another consumer waits until the old
+		// one has acknowledged what it holds (a real broker's "draining
+		// hashes"): the key is never at two consumers at once.
+		if h := sub.keyHolds[hash]; h != nil && h.c != target {
+			blocked[hash] = true
+			return skipped
 		}
 		if target == nil || target.permits <= 0 {
 			blocked[hash] = true

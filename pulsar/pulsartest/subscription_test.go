@@ -258,3 +258,74 @@ func TestFailoverHasOneActiveConsumer(t *testing.T) {
 	send(t, p, values("second", 5)...)
 	equalStrings(t, "after fail-over, b", receiveValues(t, b, 5), values("second", 5))
 }
+
+// A consumer joining a Key_Shared subscription mid-stream takes over keys only
+// once their earlier messages are acknowledged, so each key stays in order.
+func TestKeySharedConsumerJoiningKeepsOrder(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv)
+	topic := topicName(t)
+	opts := pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "sub", Type: pulsar.KeyShared, ReceiverQueueSize: 5}
+	a := subscribe(t, c, opts)
+	p := newProducer(t, c, pulsar.ProducerOptions{Topic: topic, DisableBatching: true})
+	const keys, perKey = 6, 20
+	var msgs []*pulsar.ProducerMessage
+	for i := range perKey {
+		for k := range keys {
+			msgs = append(msgs, &pulsar.ProducerMessage{
+				Key:     fmt.Sprintf("key-%d", k),
+				Payload: []byte(fmt.Sprintf("key-%d/%03d", k, i)),
+			})
+		}
+	}
+	sendAsync(t, p, msgs)
+
+	// a holds some messages unacknowledged while b joins.
+	var held []pulsar.Message
+	for range 5 {
+		held = append(held, receive(t, a))
+	}
+	b := subscribe(t, c, opts)
+
+	for _, m := range held {
+		if err := a.Ack(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := collect(t, map[string]pulsar.Consumer{"a": a, "b": b}, keys*perKey-len(held))
+	// Per consumer, each key's messages arrive in order, and a key moves from
+	// a to b at most once, after a's share.
+	firstAtB := map[string]string{}
+	for _, v := range got["b"] {
+		key := strings.Split(v, "/")[0]
+		if _, ok := firstAtB[key]; !ok {
+			firstAtB[key] = v
+		}
+	}
+	lastAtA := map[string]string{}
+	for _, m := range held {
+		v := string(m.Payload())
+		lastAtA[strings.Split(v, "/")[0]] = v
+	}
+	for name, payloads := range got {
+		last := map[string]string{}
+		for _, v := range payloads {
+			key := strings.Split(v, "/")[0]
+			if name == "a" {
+				lastAtA[key] = max(lastAtA[key], v)
+			}
+			if v <= last[key] {
+				t.Errorf("consumer %s: %s after %s", name, v, last[key])
+			}
+			last[key] = v
+		}
+	}
+	for key, first := range firstAtB {
+		if la, ok := lastAtA[key]; ok && la > first {
+			t.Errorf("key %s: b got %s while a had %s", key, first, la)
+		}
+	}
+	if len(got["b"]) == 0 {
+		t.Error("the joining consumer got nothing")
+	}
+}
