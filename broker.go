@@ -2,6 +2,7 @@ package courier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -180,7 +181,12 @@ func Schemes() []string {
 func Open(ctx context.Context, rawURL string) (Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: malformed broker URL: %w", ErrInvalidConfig, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL itself, which may hold a password
+		}
+		return nil, fmt.Errorf("%w: malformed broker URL (registered schemes: %s): %w",
+			ErrInvalidConfig, strings.Join(Schemes(), ", "), err)
 	}
 	if u.Scheme == "" {
 		return nil, fmt.Errorf("%w: broker URL %q has no scheme; registered schemes: %s",

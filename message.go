@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/google/uuid"
 )
 
 // Message is one message as it is sent and as it is delivered.
@@ -33,22 +31,18 @@ const ReservedHeaderPrefix = "courier-"
 // names are short strings of at most 255 bytes).
 const MaxHeaderKeyLen = 255
 
-// Prepare returns msg ready to be sent: it fills an empty ID with a UUIDv7 and a zero
+// Prepare returns msg ready to be sent: it fills an empty ID with NewID and a zero
 // Timestamp with the current time (without its monotonic clock reading, so the value that
 // comes back from a broker is Equal to the one sent), clears the delivery fields, and
 // validates the result. Adapters call it first in Send; the error wraps ErrInvalidMessage.
 func Prepare(msg Message) (Message, error) {
-	if msg.ID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return msg, fmt.Errorf("courier: generate message ID: %w", err)
-		}
-		msg.ID = id.String()
-	}
 	if msg.Timestamp.IsZero() {
 		msg.Timestamp = time.Now()
 	}
 	msg.Timestamp = msg.Timestamp.Round(0)
+	if msg.ID == "" {
+		msg.ID = NewID(msg.Timestamp)
+	}
 	msg.Attempt, msg.Partition, msg.Offset = 0, 0, 0
 	return msg, Validate(msg)
 }

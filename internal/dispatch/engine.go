@@ -1,0 +1,441 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/courier-go/courier"
+)
+
+// Delivery is one message handed to the engine by an adapter.
+type Delivery struct {
+	Msg courier.Message
+	// Ctx, when set, is the context the handler gets instead of Engine.Context(), from which
+	// it must derive. Adapters use it to cancel the work of one partition: a delivery whose Ctx
+	// has ended is released instead of handled.
+	Ctx context.Context
+	// Ref and Tag are the adapter's own handle for settling the delivery (a channel and a
+	// delivery tag, a stream entry ID...). The engine only carries them.
+	Ref any
+	Tag uint64
+}
+
+// Settler is the adapter's side of the engine. Its methods are called from the engine's
+// goroutines, concurrently, and must be safe for that.
+type Settler interface {
+	// Ack acknowledges d to the broker: its handler returned nil. An error is logged; the
+	// broker will deliver the message again, which at-least-once allows.
+	Ack(ctx context.Context, d Delivery) error
+	// Retry is called when the backoff after a failed attempt has passed, before the message
+	// is handled again. It returns the delivery to handle, with Msg.Attempt increased (from the
+	// broker's own delivery count where it has one). An error means the message cannot be
+	// handled again here (another consumer took it over): the engine logs it and moves on to
+	// the next message of its key without calling Ack or Release.
+	Retry(ctx context.Context, d Delivery) (Delivery, error)
+	// Release hands d back unhandled: the engine is closing, or d.Ctx ended. The broker must
+	// deliver it again, to this group.
+	Release(d Delivery)
+}
+
+// Config configures an Engine. Zero values select the defaults.
+type Config struct {
+	Concurrency int             // handlers running at once; default 1
+	QueueSize   int             // deliveries accepted and not yet settled, Submit blocks beyond; default 4*Concurrency, at least 64
+	Backoff     courier.Backoff // delay before a failed message is retried; zero means courier.DefaultBackoff
+	// DrainTimeout is how long Close lets running handlers finish before cancelling their
+	// context; default courier.DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	Logger       *slog.Logger // default slog.Default()
+	Broker       string       // broker name for logs ("redis", "kafka"...)
+	Group        string       // group name for logs
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = max(4*c.Concurrency, 64)
+	}
+	if c.QueueSize < c.Concurrency {
+		c.QueueSize = c.Concurrency
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = courier.DefaultDrainTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// FromConsumerConfig returns the engine settings of a consumer's portable config.
+func FromConsumerConfig(broker string, cc courier.ConsumerConfig) Config {
+	return Config{
+		Concurrency:  cc.Concurrency,
+		Backoff:      cc.Backoff,
+		DrainTimeout: cc.DrainTimeout,
+		Logger:       cc.Logger,
+		Broker:       broker,
+		Group:        cc.Group,
+	}
+}
+
+// Engine dispatches deliveries to a handler. Create it with New; Close it when the adapter
+// stops consuming.
+type Engine struct {
+	h   courier.MessageHandler
+	s   Settler
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context // handlers' and settlers' context; ends when the drain time is over
+	cancel context.CancelFunc
+
+	closing  chan struct{} // closed by Close
+	stopping atomic.Bool   // set by Close: start no handler
+
+	mu          sync.Mutex
+	closed      bool
+	outstanding int                  // accepted and not yet settled; Submit waits at QueueSize
+	space       chan struct{}        // closed when outstanding falls to half QueueSize; nil when nobody waits
+	ready       queue                // deliveries ready to run
+	idle        int                  // workers waiting on work
+	work        sync.Cond            // signalled when ready grows or Close begins
+	keys        map[string]*keyQueue // keys with a message in flight or waiting to retry
+	free        []*keyQueue
+	retries     map[*retry]struct{}
+
+	workers   sync.WaitGroup
+	timers    sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// retry is a failed delivery waiting for its backoff.
+type retry struct {
+	d Delivery
+	t *time.Timer
+}
+
+// New starts an engine that runs h. Handlers get a context that carries parent's values but
+// not its cancellation: they end at the drain deadline instead (see Close).
+func New(parent context.Context, h courier.MessageHandler, s Settler, cfg Config) *Engine {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	e := &Engine{
+		h: h, s: s, cfg: cfg,
+		log:     cfg.Logger.With("broker", cfg.Broker, "group", cfg.Group),
+		ctx:     ctx,
+		cancel:  cancel,
+		closing: make(chan struct{}),
+		keys:    make(map[string]*keyQueue),
+		retries: make(map[*retry]struct{}),
+	}
+	e.work.L = &e.mu
+	e.workers.Add(cfg.Concurrency)
+	for range cfg.Concurrency {
+		go e.worker()
+	}
+	return e
+}
+
+// Context is the context handlers get. Adapters derive Delivery.Ctx from it.
+func (e *Engine) Context() context.Context { return e.ctx }
+
+// Submit hands d to the engine. Deliveries of one key must be submitted in broker order.
+// It blocks while QueueSize deliveries are unsettled, and returns ctx's error or
+// courier.ErrClosed if it ends first: then d was not accepted and stays the adapter's to
+// release. Safe for concurrent use.
+func (e *Engine) Submit(ctx context.Context, d Delivery) error {
+	e.mu.Lock()
+	for !e.closed && e.outstanding >= e.cfg.QueueSize {
+		if e.space == nil {
+			e.space = make(chan struct{})
+		}
+		space := e.space
+		e.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.closing:
+			return courier.ErrClosed
+		}
+		e.mu.Lock()
+	}
+	if e.closed {
+		e.mu.Unlock()
+		return courier.ErrClosed
+	}
+	e.outstanding++
+	if k := d.Msg.Key; k != "" {
+		if kq, busy := e.keys[k]; busy {
+			kq.push(d) // runs when the messages before it are done
+			e.mu.Unlock()
+			return nil
+		}
+		e.keys[k] = e.newKeyQueue()
+	}
+	e.enqueue(d)
+	e.mu.Unlock()
+	return nil
+}
+
+// enqueue makes d ready to run; e.mu is held.
+func (e *Engine) enqueue(d Delivery) {
+	e.ready.push(d)
+	if e.idle > 0 {
+		e.work.Signal()
+	}
+}
+
+func (e *Engine) worker() {
+	defer e.workers.Done()
+	e.mu.Lock()
+	for {
+		for e.ready.len() == 0 && !e.closed {
+			e.idle++
+			e.work.Wait()
+			e.idle--
+		}
+		if e.closed {
+			e.mu.Unlock()
+			return
+		}
+		d := e.ready.pop()
+		e.mu.Unlock()
+		e.run(d)
+		e.mu.Lock()
+	}
+}
+
+// run handles d and then the messages queued behind it on its key, until one fails (it is
+// retried later) or its key has no more.
+func (e *Engine) run(d Delivery) {
+	for {
+		if e.stopping.Load() {
+			e.settle(d, release)
+			return
+		}
+		ctx := e.ctx
+		if d.Ctx != nil {
+			ctx = d.Ctx
+		}
+		o := release // the partition of d has ended: the broker delivers it again
+		if ctx.Err() == nil {
+			err := e.call(ctx, d)
+			switch {
+			case err == nil:
+				o = ack
+			case e.stopping.Load() || ctx.Err() != nil:
+				o = release // stopped by the drain or its partition's end, not by its own fault
+			default:
+				e.scheduleRetry(d, err)
+				return
+			}
+		}
+		next, ok := e.settle(d, o)
+		if !ok {
+			return
+		}
+		d = next
+	}
+}
+
+// call runs the handler, turning a panic into an error.
+func (e *Engine) call(ctx context.Context, d Delivery) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("courier: handler panicked", "topic", d.Msg.Topic, "id", d.Msg.ID,
+				"attempt", d.Msg.Attempt, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("courier: handler panicked: %v", p)
+		}
+	}()
+	return e.h.HandleMessage(ctx, d.Msg)
+}
+
+type outcome int
+
+const (
+	ack outcome = iota
+	release
+	drop
+)
+
+// settle reports d's fate to the adapter and frees its place. For a keyed message it returns
+// the next message of the key, which the caller must run.
+func (e *Engine) settle(d Delivery, o outcome) (next Delivery, ok bool) {
+	switch o {
+	case ack:
+		if err := e.s.Ack(e.ctx, d); err != nil {
+			e.log.Warn("courier: ack failed; the broker will deliver the message again",
+				"topic", d.Msg.Topic, "id", d.Msg.ID, "err", err)
+		}
+	case release:
+		e.s.Release(d)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.outstanding--
+	if e.space != nil && e.outstanding <= e.cfg.QueueSize/2 {
+		close(e.space) // wake Submit once half the queue is free, not on every settle
+		e.space = nil
+	}
+	k := d.Msg.Key
+	if k == "" || e.closed {
+		return next, false // after Close, Close releases what waits behind d
+	}
+	kq := e.keys[k]
+	if kq.len() == 0 {
+		delete(e.keys, k)
+		e.free = append(e.free, kq)
+		return next, false
+	}
+	return kq.pop(), true
+}
+
+func (e *Engine) scheduleRetry(d Delivery, cause error) {
+	delay := e.cfg.Backoff.Delay(d.Msg.Attempt)
+	e.log.Warn("courier: handler failed; retrying after backoff", "topic", d.Msg.Topic,
+		"id", d.Msg.ID, "attempt", d.Msg.Attempt, "delay", delay, "err", cause)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		e.s.Release(d)
+		return
+	}
+	r := &retry{d: d}
+	e.retries[r] = struct{}{}
+	e.timers.Add(1)
+	r.t = time.AfterFunc(delay, func() { e.fireRetry(r) })
+	e.mu.Unlock()
+}
+
+func (e *Engine) fireRetry(r *retry) {
+	defer e.timers.Done()
+	e.mu.Lock()
+	_, mine := e.retries[r]
+	delete(e.retries, r)
+	e.mu.Unlock()
+	if !mine { // Close took it over after the timer fired
+		e.s.Release(r.d)
+		return
+	}
+	d, err := e.s.Retry(e.ctx, r.d)
+	if err != nil {
+		o := drop
+		if e.ctx.Err() != nil {
+			o = release // it failed because the engine is closing, not because it moved away
+		} else {
+			e.log.Warn("courier: message cannot be retried here; leaving it to the broker",
+				"topic", r.d.Msg.Topic, "id", r.d.Msg.ID, "err", err)
+		}
+		if next, ok := e.settle(r.d, o); ok {
+			e.requeue(next)
+		}
+		return
+	}
+	e.requeue(d)
+}
+
+// requeue puts an accepted delivery back on the run queue, or releases it when closed.
+func (e *Engine) requeue(d Delivery) {
+	e.mu.Lock()
+	if !e.closed {
+		e.enqueue(d)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	e.s.Release(d)
+}
+
+// Close stops the engine: Submit returns ErrClosed, no handler starts, running handlers get
+// DrainTimeout to finish before their context is cancelled, and every delivery not handled is
+// released. It returns when no engine goroutine is left; idempotent.
+func (e *Engine) Close() {
+	e.closeOnce.Do(func() {
+		e.stopping.Store(true)
+		e.mu.Lock()
+		e.closed = true
+		retries := e.retries
+		e.retries = nil
+		e.work.Broadcast()
+		e.mu.Unlock()
+		close(e.closing)
+		for r := range retries {
+			if r.t.Stop() {
+				e.s.Release(r.d)
+				e.timers.Done()
+			} // else fireRetry is running and releases it
+		}
+
+		drained := make(chan struct{})
+		go func() { e.workers.Wait(); close(drained) }()
+		deadline := time.NewTimer(e.cfg.DrainTimeout)
+		select {
+		case <-drained:
+		case <-deadline.C:
+			e.log.Warn("courier: drain timeout; cancelling running handlers", "timeout", e.cfg.DrainTimeout)
+			e.cancel()
+			<-drained
+		}
+		deadline.Stop()
+		e.cancel()
+		e.timers.Wait()
+
+		// Nothing runs any more: release what is left.
+		for e.ready.len() > 0 {
+			e.s.Release(e.ready.pop())
+		}
+		for _, kq := range e.keys {
+			for kq.len() > 0 {
+				e.s.Release(kq.pop())
+			}
+		}
+		clear(e.keys)
+	})
+}
+
+// keyQueue holds the messages of one key that wait for the one in flight.
+type keyQueue struct{ queue }
+
+// queue is a FIFO of deliveries that reuses its backing array.
+type queue struct {
+	q    []Delivery
+	head int
+}
+
+func (e *Engine) newKeyQueue() *keyQueue {
+	if n := len(e.free); n > 0 {
+		kq := e.free[n-1]
+		e.free = e.free[:n-1]
+		return kq
+	}
+	return &keyQueue{}
+}
+
+func (q *queue) len() int { return len(q.q) - q.head }
+
+func (q *queue) push(d Delivery) { q.q = append(q.q, d) }
+
+func (q *queue) pop() Delivery {
+	d := q.q[q.head]
+	q.q[q.head] = Delivery{}
+	q.head++
+	switch {
+	case q.head == len(q.q):
+		q.q, q.head = q.q[:0], 0
+	case q.head >= 64 && 2*q.head >= len(q.q):
+		// Never empty for long: move the live part down so the array stops growing.
+		n := copy(q.q, q.q[q.head:])
+		clear(q.q[n:])
+		q.q, q.head = q.q[:n], 0
+	}
+	return d
+}

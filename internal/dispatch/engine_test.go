@@ -1,0 +1,440 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/courier-go/courier"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var fast = courier.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2}
+
+// recorder is a Settler that records every outcome.
+type recorder struct {
+	mu       sync.Mutex
+	acked    map[string]int
+	released map[string]int
+	retried  map[string]int
+	retryErr error
+}
+
+func newRecorder() *recorder {
+	return &recorder{acked: map[string]int{}, released: map[string]int{}, retried: map[string]int{}}
+}
+
+func (r *recorder) Ack(_ context.Context, d Delivery) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acked[d.Msg.ID]++
+	return nil
+}
+
+func (r *recorder) Retry(_ context.Context, d Delivery) (Delivery, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retried[d.Msg.ID]++
+	if r.retryErr != nil {
+		return d, r.retryErr
+	}
+	d.Msg.Attempt++
+	return d, nil
+}
+
+func (r *recorder) Release(d Delivery) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.released[d.Msg.ID]++
+}
+
+func (r *recorder) counts() (acked, released int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.acked {
+		acked += n
+	}
+	for _, n := range r.released {
+		released += n
+	}
+	return acked, released
+}
+
+// settledOnce fails unless every id was settled exactly once, by ack or release.
+func (r *recorder) settledOnce(t *testing.T, ids []string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if n := r.acked[id] + r.released[id]; n != 1 {
+			t.Errorf("message %s settled %d times (acked %d, released %d), want exactly once",
+				id, n, r.acked[id], r.released[id])
+		}
+	}
+}
+
+func delivery(id, key string) Delivery {
+	return Delivery{Msg: courier.Message{ID: id, Topic: "t", Key: key, Attempt: 1}}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not standing in for one
+	}
+}
+
+func submit(t *testing.T, e *Engine, d Delivery) {
+	t.Helper()
+	if err := e.Submit(context.Background(), d); err != nil {
+		t.Fatalf("Submit %s: %v", d.Msg.ID, err)
+	}
+}
+
+func TestEveryMessageAckedOnce(t *testing.T) {
+	rec := newRecorder()
+	var handled atomic.Int64
+	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+		handled.Add(1)
+		return nil
+	}), rec, Config{Concurrency: 4, Logger: quiet})
+	var ids []string
+	for i := range 1000 {
+		id := fmt.Sprint(i)
+		ids = append(ids, id)
+		key := ""
+		if i%2 == 0 {
+			key = fmt.Sprint("k", i%7)
+		}
+		submit(t, e, delivery(id, key))
+	}
+	waitFor(t, "all acked", func() bool { a, _ := rec.counts(); return a == 1000 })
+	e.Close()
+	rec.settledOnce(t, ids)
+	if got := handled.Load(); got != 1000 {
+		t.Fatalf("handler ran %d times, want 1000", got)
+	}
+}
+
+func TestPerKeyOrderWithConcurrency(t *testing.T) {
+	const keys, perKey = 16, 200
+	rec := newRecorder()
+	var mu sync.Mutex
+	last := map[string]int{}
+	inFlight := map[string]bool{}
+	var failures atomic.Int64
+	e := New(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+		mu.Lock()
+		if inFlight[m.Key] {
+			failures.Add(1)
+		}
+		inFlight[m.Key] = true
+		var seq int
+		fmt.Sscan(m.ID[len(m.Key)+1:], &seq)
+		if seq != last[m.Key]+1 {
+			failures.Add(1)
+		}
+		mu.Unlock()
+		if seq%5 == 0 && m.Attempt == 1 {
+			mu.Lock()
+			inFlight[m.Key] = false
+			mu.Unlock()
+			return errors.New("fail once") // retried in place: later messages of its key wait
+		}
+		mu.Lock()
+		last[m.Key] = seq
+		inFlight[m.Key] = false
+		mu.Unlock()
+		return nil
+	}), rec, Config{Concurrency: 8, Backoff: fast, Logger: quiet})
+	for i := 1; i <= perKey; i++ {
+		for k := range keys {
+			key := fmt.Sprint("key", k)
+			submit(t, e, delivery(fmt.Sprintf("%s/%d", key, i), key))
+		}
+	}
+	waitFor(t, "all acked", func() bool { a, _ := rec.counts(); return a == keys*perKey })
+	e.Close()
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d ordering violations (out of order or same key concurrently)", n)
+	}
+}
+
+func TestDifferentKeysRunInParallel(t *testing.T) {
+	rec := newRecorder()
+	started := make(chan string, 2)
+	release := make(chan struct{})
+	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		started <- m.Key
+		<-release
+		return nil
+	}), rec, Config{Concurrency: 2, Logger: quiet})
+	defer e.Close()
+	submit(t, e, delivery("1", "a"))
+	submit(t, e, delivery("2", "b"))
+	for range 2 {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("two different keys did not run at the same time with Concurrency 2")
+		}
+	}
+	close(release)
+	waitFor(t, "acks", func() bool { a, _ := rec.counts(); return a == 2 })
+}
+
+func TestRetryKeepsPlaceAndCountsAttempts(t *testing.T) {
+	rec := newRecorder()
+	var mu sync.Mutex
+	var seen []string
+	e := New(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s@%d", m.ID, m.Attempt))
+		mu.Unlock()
+		if m.ID == "first" && m.Attempt < 3 {
+			return errors.New("not yet")
+		}
+		if m.ID == "second" && m.Attempt == 1 {
+			panic("boom") // a panic is an error: retried, process survives
+		}
+		return nil
+	}), rec, Config{Concurrency: 4, Backoff: fast, Logger: quiet})
+	submit(t, e, delivery("first", "k"))
+	submit(t, e, delivery("second", "k"))
+	waitFor(t, "both acked", func() bool { a, _ := rec.counts(); return a == 2 })
+	e.Close()
+	want := []string{"first@1", "first@2", "first@3", "second@1", "second@2"}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("handled %v, want %v", seen, want)
+	}
+	if rec.retried["first"] != 2 || rec.retried["second"] != 1 {
+		t.Fatalf("Retry calls %v, want first:2 second:1", rec.retried)
+	}
+}
+
+func TestCloseDrainsThenCancelsAndReleasesTheRest(t *testing.T) {
+	rec := newRecorder()
+	inHandler := make(chan struct{})
+	var sawCancel atomic.Bool
+	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		if m.ID == "slow" {
+			close(inHandler)
+			<-ctx.Done() // ignores the drain until cancelled
+			sawCancel.Store(true)
+			return ctx.Err()
+		}
+		return errors.New("always fails") // waits in retry when Close comes
+	}), rec, Config{Concurrency: 1, DrainTimeout: 20 * time.Millisecond,
+		Backoff: courier.Backoff{Initial: time.Hour, Max: time.Hour, Multiplier: 1}, Logger: quiet})
+	submit(t, e, delivery("retrying", "r"))
+	waitFor(t, "retry scheduled", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.retries) == 1
+	})
+	submit(t, e, delivery("slow", "k"))
+	<-inHandler
+	submit(t, e, delivery("queued-same-key", "k"))
+	submit(t, e, delivery("queued-behind-retry", "r"))
+	submit(t, e, delivery("queued-no-key", ""))
+	start := time.Now()
+	e.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	if !sawCancel.Load() {
+		t.Fatal("the running handler's context was not cancelled after the drain timeout")
+	}
+	ids := []string{"retrying", "slow", "queued-same-key", "queued-behind-retry", "queued-no-key"}
+	rec.settledOnce(t, ids)
+	if a, r := rec.counts(); a != 0 || r != len(ids) {
+		t.Fatalf("acked %d released %d, want 0 and %d", a, r, len(ids))
+	}
+	if err := e.Submit(context.Background(), delivery("late", "")); !errors.Is(err, courier.ErrClosed) {
+		t.Fatalf("Submit after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestCloseLetsRunningHandlerFinish(t *testing.T) {
+	rec := newRecorder()
+	inHandler := make(chan struct{})
+	finish := make(chan struct{})
+	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		close(inHandler)
+		<-finish
+		return ctx.Err() // nil: not cancelled within the drain time
+	}), rec, Config{DrainTimeout: time.Minute, Logger: quiet})
+	submit(t, e, delivery("1", ""))
+	<-inHandler
+	closed := make(chan struct{})
+	go func() { e.Close(); close(closed) }()
+	close(finish)
+	<-closed
+	if a, _ := rec.counts(); a != 1 {
+		t.Fatalf("acked %d, want the drained message acked", a)
+	}
+}
+
+func TestSubmitBlocksWhenFull(t *testing.T) {
+	rec := newRecorder()
+	block := make(chan struct{})
+	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		<-block
+		return nil
+	}), rec, Config{Concurrency: 1, QueueSize: 2, Logger: quiet})
+	submit(t, e, delivery("1", ""))
+	submit(t, e, delivery("2", ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := e.Submit(ctx, delivery("3", "")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Submit over QueueSize = %v, want it to block until ctx ends", err)
+	}
+	close(block)
+	submit(t, e, delivery("3", "")) // room again once handled
+	waitFor(t, "acks", func() bool { a, _ := rec.counts(); return a == 3 })
+	e.Close()
+}
+
+func TestRetryErrorDropsAndMovesOn(t *testing.T) {
+	rec := newRecorder()
+	rec.retryErr = errors.New("claimed by another consumer")
+	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		if m.ID == "lost" {
+			return errors.New("fail")
+		}
+		return nil
+	}), rec, Config{Backoff: fast, Logger: quiet})
+	submit(t, e, delivery("lost", "k"))
+	submit(t, e, delivery("next", "k"))
+	waitFor(t, "next acked", func() bool { a, _ := rec.counts(); return a == 1 })
+	e.Close()
+	if rec.acked["next"] != 1 || rec.acked["lost"] != 0 || rec.released["lost"] != 0 {
+		t.Fatalf("acked %v released %v: want only next acked, lost left to the broker", rec.acked, rec.released)
+	}
+}
+
+func TestEndedDeliveryContextReleases(t *testing.T) {
+	rec := newRecorder()
+	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		return nil
+	}), rec, Config{Logger: quiet})
+	defer e.Close()
+	pctx, cancel := context.WithCancel(e.Context())
+	cancel() // the partition was revoked
+	d := delivery("revoked", "k")
+	d.Ctx = pctx
+	submit(t, e, d)
+	submit(t, e, delivery("other", "k"))
+	waitFor(t, "settled", func() bool { a, r := rec.counts(); return a == 1 && r == 1 })
+	if rec.released["revoked"] != 1 || rec.acked["other"] != 1 {
+		t.Fatalf("acked %v released %v", rec.acked, rec.released)
+	}
+}
+
+func TestHandlerContextKeepsParentValues(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	cancel() // the parent's end must not cancel handlers: Close's drain decides that
+	got := make(chan error, 1)
+	e := New(parent, courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		if ctx.Value(key{}) != "v" {
+			got <- errors.New("value lost")
+		} else {
+			got <- ctx.Err()
+		}
+		return nil
+	}), newRecorder(), Config{Logger: quiet})
+	defer e.Close()
+	submit(t, e, delivery("1", ""))
+	if err := <-got; err != nil {
+		t.Fatalf("handler context: %v", err)
+	}
+}
+
+type nopSettler struct{}
+
+func (nopSettler) Ack(context.Context, Delivery) error { return nil }
+func (nopSettler) Retry(_ context.Context, d Delivery) (Delivery, error) {
+	d.Msg.Attempt++
+	return d, nil
+}
+func (nopSettler) Release(Delivery) {}
+
+func benchmarkEngine(b *testing.B, keyed bool, concurrency int) {
+	keys := make([]string, 64)
+	for i := range keys {
+		if keyed {
+			keys[i] = fmt.Sprint("key-", i)
+		}
+	}
+	var done sync.WaitGroup
+	done.Add(b.N)
+	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+		done.Done()
+		return nil
+	}), nopSettler{}, Config{Concurrency: concurrency, Logger: quiet})
+	d := delivery("id", "")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		d.Msg.Key = keys[i%len(keys)]
+		if err := e.Submit(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	done.Wait()
+	b.StopTimer()
+	e.Close()
+}
+
+func BenchmarkEngine(b *testing.B) {
+	for _, c := range []int{1, 8} {
+		b.Run(fmt.Sprintf("keyed/concurrency=%d", c), func(b *testing.B) { benchmarkEngine(b, true, c) })
+		b.Run(fmt.Sprintf("unkeyed/concurrency=%d", c), func(b *testing.B) { benchmarkEngine(b, false, c) })
+	}
+}
+
+// blockingRetry is a Settler whose Retry waits for the engine's context, like an adapter
+// doing I/O while the consumer closes.
+type blockingRetry struct {
+	*recorder
+	inRetry chan struct{}
+}
+
+func (b blockingRetry) Retry(ctx context.Context, d Delivery) (Delivery, error) {
+	close(b.inRetry)
+	<-ctx.Done()
+	return d, ctx.Err()
+}
+
+func TestRetryCutShortByCloseReleases(t *testing.T) {
+	s := blockingRetry{newRecorder(), make(chan struct{})}
+	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+		return errors.New("fail")
+	}), s, Config{Backoff: fast, Logger: quiet})
+	submit(t, e, delivery("m", "k"))
+	submit(t, e, delivery("behind", "k"))
+	<-s.inRetry
+	e.Close()
+	s.settledOnce(t, []string{"m", "behind"})
+	if a, r := s.counts(); a != 0 || r != 2 {
+		t.Fatalf("acked %d released %d, want both released", a, r)
+	}
+}
