@@ -1,0 +1,119 @@
+package pulsar
+
+import (
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/courier-go/courier"
+)
+
+// Properties that carry courier's own fields; courier refuses user headers
+// with this prefix, so they cannot clash.
+const (
+	propID        = courier.ReservedHeaderPrefix + "id"
+	propTimestamp = courier.ReservedHeaderPrefix + "timestamp"
+	propKeyless   = courier.ReservedHeaderPrefix + "keyless" // the Pulsar key is one of keylessKeys
+)
+
+// keylessSpread is how many Pulsar keys messages without a courier key rotate
+// over. Key_Shared routes an entry (a batch) by its key, and a batch carries
+// the partition key, not the ordering key: without a key every keyless
+// message of a topic would go to the same consumer of a group.
+const keylessSpread = 16
+
+var keylessKeys = func() []string {
+	ks := make([]string, keylessSpread)
+	for i := range ks {
+		ks[i] = courier.ReservedHeaderPrefix + "spread-" + strconv.Itoa(i)
+	}
+	return ks
+}()
+
+// encode turns a prepared message into a Pulsar one; n picks the Pulsar key
+// of a keyless message.
+func encode(m courier.Message, n uint32) *pulsarclient.ProducerMessage {
+	props := make(map[string]string, len(m.Headers)+2)
+	maps.Copy(props, m.Headers)
+	props[propID] = m.ID
+	props[propTimestamp] = m.Timestamp.Format(time.RFC3339Nano)
+	pm := &pulsarclient.ProducerMessage{
+		Payload:    m.Value,
+		Key:        m.Key,
+		Properties: props,
+		EventTime:  m.Timestamp,
+	}
+	if m.Key == "" {
+		pm.Key = keylessKeys[n%keylessSpread]
+		props[propKeyless] = "1"
+	}
+	return pm
+}
+
+// decode turns a delivered Pulsar message into a courier one. topic is the
+// courier topic it was subscribed as.
+func decode(pm pulsarclient.Message, topic string) courier.Message {
+	m := courier.Message{
+		Topic:   topic,
+		Key:     pm.Key(),
+		Value:   pm.Payload(),
+		Attempt: int(pm.RedeliveryCount()) + 1,
+	}
+	props := pm.Properties()
+	if props[propKeyless] != "" {
+		m.Key = ""
+	}
+	for k, v := range props {
+		switch {
+		case k == propID:
+			m.ID = v
+		case k == propTimestamp:
+			if ts, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				m.Timestamp = ts
+			}
+		case strings.HasPrefix(k, courier.ReservedHeaderPrefix):
+		default:
+			if m.Headers == nil {
+				m.Headers = map[string]string{}
+			}
+			m.Headers[k] = v
+		}
+	}
+	if m.ID == "" { // not sent by courier
+		m.ID = pm.ID().String()
+	}
+	if m.Timestamp.IsZero() {
+		m.Timestamp = pm.EventTime()
+		if m.Timestamp.IsZero() {
+			m.Timestamp = pm.PublishTime()
+		}
+	}
+	return m
+}
+
+// canonicalTopic spells a topic as the client reports it on messages
+// ("orders" is "persistent://public/default/orders").
+func canonicalTopic(t string) string {
+	if strings.Contains(t, "://") {
+		return t
+	}
+	if strings.Count(t, "/") == 2 {
+		return "persistent://" + t
+	}
+	return "persistent://public/default/" + t
+}
+
+// basePartitionTopic strips the "-partition-N" suffix of a partition's name.
+func basePartitionTopic(t string) string {
+	i := strings.LastIndex(t, "-partition-")
+	if i < 0 {
+		return t
+	}
+	if _, err := strconv.Atoi(t[i+len("-partition-"):]); err != nil {
+		return t
+	}
+	return t[:i]
+}

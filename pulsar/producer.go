@@ -1,0 +1,179 @@
+package pulsar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/courier-go/courier"
+)
+
+// producer sends to any topic through one cached Pulsar producer per topic.
+type producer struct {
+	b      *Broker
+	spread atomic.Uint32 // rotates keyless messages over ordering keys
+
+	mu     sync.Mutex
+	closed bool
+	topics map[string]*topicProducer
+}
+
+var _ courier.Producer = (*producer)(nil)
+
+// topicProducer is a Pulsar producer being created (ready open) or made.
+type topicProducer struct {
+	ready chan struct{}
+	p     pulsarclient.Producer
+	err   error
+}
+
+func newProducer(b *Broker) *producer {
+	return &producer{b: b, topics: map[string]*topicProducer{}}
+}
+
+// get returns the Pulsar producer of topic, creating it on first use.
+func (p *producer) get(ctx context.Context, topic string) (pulsarclient.Producer, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, courier.ErrClosed
+	}
+	tp, ok := p.topics[topic]
+	if !ok {
+		tp = &topicProducer{ready: make(chan struct{})}
+		p.topics[topic] = tp
+		p.mu.Unlock()
+		tp.p, tp.err = p.create(topic)
+		p.mu.Lock()
+		if tp.err != nil {
+			delete(p.topics, topic) // the next send tries again
+		} else if p.closed {
+			tp.p.Close()
+			tp.err = courier.ErrClosed
+		}
+		close(tp.ready)
+	}
+	p.mu.Unlock()
+	select {
+	case <-tp.ready:
+		return tp.p, tp.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("pulsar: producer for topic %q: %w", topic, ctx.Err())
+	}
+}
+
+func (p *producer) create(topic string) (pulsarclient.Producer, error) {
+	cfg := p.b.cfg
+	opts := pulsarclient.ProducerOptions{
+		Topic:                   topic,
+		SendTimeout:             cfg.SendTimeout,
+		DisableBatching:         cfg.DisableBatching,
+		BatchingMaxPublishDelay: cfg.BatchingDelay,
+		// Batches hold one key each, so Key_Shared can route a batch whole.
+		BatcherBuilderType: pulsarclient.KeyBasedBatchBuilder,
+		CompressionType:    [...]pulsarclient.CompressionType{pulsarclient.NoCompression, pulsarclient.LZ4, pulsarclient.ZLib, pulsarclient.ZSTD}[cfg.Compression],
+	}
+	pp, err := p.b.client.CreateProducer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("pulsar: producer for topic %q: %w", topic, err)
+	}
+	return pp, nil
+}
+
+// prepare validates msg and checks its size.
+func (p *producer) prepare(msg courier.Message) (courier.Message, error) {
+	m, err := courier.Prepare(msg)
+	if err != nil {
+		return m, fmt.Errorf("pulsar: %w", err)
+	}
+	if size, limit := m.Size(), p.b.cfg.MaxMessageBytes; size > limit {
+		return m, fmt.Errorf("%w: pulsar: topic %q: message of %d bytes exceeds the %d-byte limit",
+			courier.ErrMessageTooLarge, m.Topic, size, limit)
+	}
+	return m, nil
+}
+
+// Send sends msg and returns once the broker has stored it.
+func (p *producer) Send(ctx context.Context, msg courier.Message) error {
+	m, err := p.prepare(msg)
+	if err != nil {
+		return err
+	}
+	pp, err := p.get(ctx, m.Topic)
+	if err != nil {
+		return err
+	}
+	if _, err := pp.Send(ctx, encode(m, p.spread.Add(1))); err != nil {
+		return p.sendError(m.Topic, err)
+	}
+	return nil
+}
+
+// SendBatch sends all msgs at once, so that the client batches them, and
+// waits for every receipt.
+func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
+	errs := make([]error, len(msgs))
+	var wg sync.WaitGroup
+	used := map[pulsarclient.Producer]bool{}
+	for i, msg := range msgs {
+		m, err := p.prepare(msg)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		pp, err := p.get(ctx, m.Topic)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		used[pp] = true
+		wg.Add(1)
+		pp.SendAsync(ctx, encode(m, p.spread.Add(1)), func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
+			if err != nil {
+				errs[i] = p.sendError(m.Topic, err)
+			}
+			wg.Done()
+		})
+	}
+	for pp := range used {
+		// Send what is batched now rather than after the batching delay.
+		_ = pp.FlushWithCtx(ctx)
+	}
+	wg.Wait() // every callback runs: on receipt, error, or the send timeout
+	return courier.NewBatchError(errs)
+}
+
+func (p *producer) sendError(topic string, err error) error {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed || errors.Is(err, pulsarclient.ErrProducerClosed) {
+		return fmt.Errorf("pulsar: send to %q: %w", topic, courier.ErrClosed)
+	}
+	return fmt.Errorf("pulsar: send to %q: %w", topic, err)
+}
+
+// Close flushes and closes every topic's producer. Idempotent.
+func (p *producer) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	topics := p.topics
+	p.topics = nil
+	p.mu.Unlock()
+	for _, tp := range topics {
+		<-tp.ready
+		if tp.err == nil {
+			tp.p.Close()
+		}
+	}
+	p.b.forgetProducer(p)
+	return nil
+}
