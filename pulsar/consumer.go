@@ -166,4 +166,3 @@ func (settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delivery,
 // Release hands the message back with a negative ack; the broker redelivers
 // it to the group after NackDelay.
 func (s settler) Release(d dispatch.Delivery) { s.c.pc.Nack(d.Ref.(pulsarclient.Message)) }
-
