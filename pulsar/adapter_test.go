@@ -170,3 +170,72 @@ func TestKeySharedGroupKeepsKeyOrderAcrossConsumers(t *testing.T) {
 		t.Errorf("work not shared: %v", byCons)
 	}
 }
+
+// A message handed back when Consume ends is redelivered by the broker, and
+// its Attempt comes from Pulsar's redelivery count.
+func TestAttemptFromRedeliveryCount(t *testing.T) {
+	b, err := pulsar.New(pulsar.Config{URL: serviceURL(t), NackDelay: 20 * time.Millisecond, OperationTimeout: 5 * time.Second, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "g", Topics: []string{"attempts"}, DrainTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := b.NewProducer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Send(ctx, courier.Message{ID: "m", Topic: "attempts", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// First Consume: the handler is still busy when Consume ends, so the
+	// message goes back to the broker unhandled.
+	first, stop := context.WithCancel(ctx)
+	entered := make(chan int, 1)
+	consumed := make(chan error, 1)
+	go func() {
+		consumed <- c.Consume(first, courier.HandlerFunc(func(hctx context.Context, m courier.Message) error {
+			entered <- m.Attempt
+			<-hctx.Done()
+			return hctx.Err()
+		}))
+	}()
+	select {
+	case a := <-entered:
+		if a != 1 {
+			t.Fatalf("first delivery has Attempt %d", a)
+		}
+	case <-time.After(wait):
+		t.Fatal("no delivery")
+	}
+	stop()
+	if err := <-consumed; err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+
+	second, stop2 := context.WithCancel(ctx)
+	defer stop2()
+	got := make(chan int, 1)
+	go func() {
+		consumed <- c.Consume(second, courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+			got <- m.Attempt
+			return nil
+		}))
+	}()
+	select {
+	case a := <-got:
+		if a != 2 {
+			t.Fatalf("redelivered message has Attempt %d, want 2", a)
+		}
+	case <-time.After(wait):
+		t.Fatal("message not redelivered")
+	}
+	stop2()
+	<-consumed
+}
