@@ -25,6 +25,10 @@ const (
 // message of a topic would go to the same consumer of a group.
 const keylessSpread = 16
 
+// keylessRun is how many consecutive keyless messages share a Pulsar key, so
+// that they still fill one batch: batches hold a single key.
+const keylessRun = 64
+
 var keylessKeys = func() []string {
 	ks := make([]string, keylessSpread)
 	for i := range ks {
@@ -36,10 +40,10 @@ var keylessKeys = func() []string {
 // encode turns a prepared message into a Pulsar one; n picks the Pulsar key
 // of a keyless message.
 func encode(m courier.Message, n uint32) *pulsarclient.ProducerMessage {
-	props := make(map[string]string, len(m.Headers)+2)
+	props := make(map[string]string, len(m.Headers)+3)
 	maps.Copy(props, m.Headers)
 	props[propID] = m.ID
-	props[propTimestamp] = m.Timestamp.Format(time.RFC3339Nano)
+	props[propTimestamp] = strconv.FormatInt(m.Timestamp.UnixNano(), 10)
 	pm := &pulsarclient.ProducerMessage{
 		Payload:    m.Value,
 		Key:        m.Key,
@@ -47,7 +51,7 @@ func encode(m courier.Message, n uint32) *pulsarclient.ProducerMessage {
 		EventTime:  m.Timestamp,
 	}
 	if m.Key == "" {
-		pm.Key = keylessKeys[n%keylessSpread]
+		pm.Key = keylessKeys[(n/keylessRun)%keylessSpread]
 		props[propKeyless] = "1"
 	}
 	return pm
@@ -71,8 +75,8 @@ func decode(pm pulsarclient.Message, topic string) courier.Message {
 		case k == propID:
 			m.ID = v
 		case k == propTimestamp:
-			if ts, err := time.Parse(time.RFC3339Nano, v); err == nil {
-				m.Timestamp = ts
+			if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+				m.Timestamp = time.Unix(0, ns)
 			}
 		case strings.HasPrefix(k, courier.ReservedHeaderPrefix):
 		default:

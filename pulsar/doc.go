@@ -10,13 +10,15 @@
 // public/default); a group is a subscription, Key_Shared by default so that
 // messages of one key stay in order across the group's consumers; Key is the
 // message key, Headers are properties, and ID and Timestamp travel as the
-// reserved properties "courier-id" and "courier-timestamp". Messages without a
+// reserved properties "courier-id" and "courier-timestamp" (Unix nanoseconds;
+// the Pulsar event time carries it too, in milliseconds). Messages without a
 // key get one of a few rotating Pulsar keys (marked by the "courier-keyless"
 // property and removed on delivery), so that Key_Shared still spreads them
 // over the group. Attempt comes from Pulsar's redelivery count.
 //
-// Producers batch by key (so Key_Shared keeps order) and cache one Pulsar
-// producer per topic. Consumers run handlers through courier's shared
+// Producers cache Pulsar producers per topic, created on first use: one with
+// key-based batching for keyed messages (a batch holds one key, so Key_Shared
+// keeps order) and one with plain batching for keyless messages. Consumers run handlers through courier's shared
 // dispatch engine: a handler error retries the message in place after the
 // group's backoff; Close hands unhandled messages back with a negative ack.
 //

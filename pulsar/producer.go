@@ -19,7 +19,7 @@ type producer struct {
 
 	mu     sync.Mutex
 	closed bool
-	topics map[string]*topicProducer
+	topics map[route]*topicProducer
 }
 
 var _ courier.Producer = (*producer)(nil)
@@ -32,25 +32,34 @@ type topicProducer struct {
 }
 
 func newProducer(b *Broker) *producer {
-	return &producer{b: b, topics: map[string]*topicProducer{}}
+	return &producer{b: b, topics: map[route]*topicProducer{}}
 }
 
-// get returns the Pulsar producer of topic, creating it on first use.
-func (p *producer) get(ctx context.Context, topic string) (pulsarclient.Producer, error) {
+// route names the Pulsar producer a message goes through: keyed messages
+// use key-based batching, so that a batch holds one key and Key_Shared can
+// route it whole; keyless ones, whose order does not matter, use plain
+// batching, which costs less.
+type route struct {
+	topic string
+	keyed bool
+}
+
+// get returns the Pulsar producer of r, creating it on first use.
+func (p *producer) get(ctx context.Context, r route) (pulsarclient.Producer, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, courier.ErrClosed
 	}
-	tp, ok := p.topics[topic]
+	tp, ok := p.topics[r]
 	if !ok {
 		tp = &topicProducer{ready: make(chan struct{})}
-		p.topics[topic] = tp
+		p.topics[r] = tp
 		p.mu.Unlock()
-		tp.p, tp.err = p.create(topic)
+		tp.p, tp.err = p.create(r)
 		p.mu.Lock()
 		if tp.err != nil {
-			delete(p.topics, topic) // the next send tries again
+			delete(p.topics, r) // the next send tries again
 		} else if p.closed {
 			tp.p.Close()
 			tp.err = courier.ErrClosed
@@ -62,24 +71,32 @@ func (p *producer) get(ctx context.Context, topic string) (pulsarclient.Producer
 	case <-tp.ready:
 		return tp.p, tp.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("pulsar: producer for topic %q: %w", topic, ctx.Err())
+		return nil, fmt.Errorf("pulsar: producer for topic %q: %w", r.topic, ctx.Err())
 	}
 }
 
-func (p *producer) create(topic string) (pulsarclient.Producer, error) {
+var compressionTypes = [...]pulsarclient.CompressionType{
+	CompressNone: pulsarclient.NoCompression,
+	CompressLZ4:  pulsarclient.LZ4,
+	CompressZLib: pulsarclient.ZLib,
+	CompressZSTD: pulsarclient.ZSTD,
+}
+
+func (p *producer) create(r route) (pulsarclient.Producer, error) {
 	cfg := p.b.cfg
 	opts := pulsarclient.ProducerOptions{
-		Topic:                   topic,
+		Topic:                   r.topic,
 		SendTimeout:             cfg.SendTimeout,
 		DisableBatching:         cfg.DisableBatching,
 		BatchingMaxPublishDelay: cfg.BatchingDelay,
-		// Batches hold one key each, so Key_Shared can route a batch whole.
-		BatcherBuilderType: pulsarclient.KeyBasedBatchBuilder,
-		CompressionType:    [...]pulsarclient.CompressionType{pulsarclient.NoCompression, pulsarclient.LZ4, pulsarclient.ZLib, pulsarclient.ZSTD}[cfg.Compression],
+		CompressionType:         compressionTypes[cfg.Compression],
+	}
+	if r.keyed {
+		opts.BatcherBuilderType = pulsarclient.KeyBasedBatchBuilder
 	}
 	pp, err := p.b.client.CreateProducer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("pulsar: producer for topic %q: %w", topic, err)
+		return nil, fmt.Errorf("pulsar: producer for topic %q: %w", r.topic, err)
 	}
 	return pp, nil
 }
@@ -103,7 +120,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	if err != nil {
 		return err
 	}
-	pp, err := p.get(ctx, m.Topic)
+	pp, err := p.get(ctx, route{m.Topic, m.Key != ""})
 	if err != nil {
 		return err
 	}
@@ -125,7 +142,7 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 			errs[i] = err
 			continue
 		}
-		pp, err := p.get(ctx, m.Topic)
+		pp, err := p.get(ctx, route{m.Topic, m.Key != ""})
 		if err != nil {
 			errs[i] = err
 			continue

@@ -168,8 +168,8 @@ func (c *conn) handleProducer(m *wire.CommandProducer) {
 	t := s.topic(name)
 	pname := m.GetProducerName()
 	if pname == "" {
-		s.nextLedger++
-		pname = "pulsartest-producer-" + strconv.FormatUint(s.nextLedger, 10)
+		s.nextName++
+		pname = "pulsartest-producer-" + strconv.FormatUint(s.nextName, 10)
 	}
 	c.producers[m.GetProducerId()] = &producer{id: m.GetProducerId(), name: pname, topic: t}
 	// The client's dead-letter producer asks for a subscription to exist

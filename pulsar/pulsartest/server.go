@@ -30,7 +30,8 @@ type Server struct {
 	conns       map[*conn]struct{}
 	topics      map[string]*topic
 	partitioned map[string]int
-	nextLedger  uint64
+	nextLedger  uint64 // ledger ids, one per topic
+	nextName    uint64 // names for producers that bring none
 }
 
 // NewServer starts a server listening on 127.0.0.1 with a free port, unless
