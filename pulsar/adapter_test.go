@@ -239,3 +239,78 @@ func TestAttemptFromRedeliveryCount(t *testing.T) {
 	stop2()
 	<-consumed
 }
+
+// The adapter rides out a broker that drops every connection: producers and
+// consumers reconnect and no message is lost.
+func TestSurvivesDroppedConnections(t *testing.T) {
+	srv, err := pulsartest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b, err := pulsar.New(pulsar.Config{URL: srv.URL(), OperationTimeout: 5 * time.Second, SendTimeout: 10 * time.Second, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "g", Topics: []string{"drops"}, Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var (
+		mu   sync.Mutex
+		seen = map[string]bool{}
+		more = make(chan struct{}, 1)
+	)
+	consumed := make(chan error, 1)
+	go func() {
+		consumed <- c.Consume(ctx, courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+			mu.Lock()
+			seen[m.ID] = true
+			mu.Unlock()
+			select {
+			case more <- struct{}{}:
+			default:
+			}
+			return nil
+		}))
+	}()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
+	waitCount := func(n int) {
+		deadline := time.After(wait)
+		for count() < n {
+			select {
+			case <-more:
+			case <-deadline:
+				t.Fatalf("handled %d distinct messages, want %d", count(), n)
+			}
+		}
+	}
+	p, err := b.NewProducer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	send := func(from, to int) {
+		var msgs []courier.Message
+		for i := from; i < to; i++ {
+			msgs = append(msgs, courier.Message{ID: fmt.Sprint("m", i), Topic: "drops", Key: fmt.Sprint("k", i%5), Value: []byte("v")})
+		}
+		if err := p.SendBatch(ctx, msgs); err != nil {
+			t.Fatalf("SendBatch: %v", err)
+		}
+	}
+	send(0, 200)
+	waitCount(100)
+	if srv.DropConnections() == 0 {
+		t.Fatal("no connection dropped")
+	}
+	send(200, 400)
+	waitCount(400)
+	_ = c.Close()
+	if err := <-consumed; err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+}
