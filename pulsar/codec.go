@@ -15,8 +15,11 @@ import (
 // with this prefix, so they cannot clash.
 const (
 	propID        = courier.ReservedHeaderPrefix + "id"
-	propTimestamp = courier.ReservedHeaderPrefix + "timestamp"
-	propKeyless   = courier.ReservedHeaderPrefix + "keyless" // the Pulsar key is one of keylessKeys
+	propTimestamp = courier.ReservedHeaderPrefix + "timestamp" // Unix nanoseconds, then keylessMark if keyless
+	// keylessMark ends the timestamp property of a message sent without a key,
+	// whose Pulsar key is then one of keylessKeys. It rides on the timestamp
+	// because every property costs the client work on every message.
+	keylessMark = ";keyless"
 )
 
 // keylessSpread is how many Pulsar keys messages without a courier key rotate
@@ -40,10 +43,10 @@ var keylessKeys = func() []string {
 // encode turns a prepared message into a Pulsar one; n picks the Pulsar key
 // of a keyless message.
 func encode(m courier.Message, n uint32) *pulsarclient.ProducerMessage {
-	props := make(map[string]string, len(m.Headers)+3)
+	props := make(map[string]string, len(m.Headers)+2)
 	maps.Copy(props, m.Headers)
 	props[propID] = m.ID
-	props[propTimestamp] = strconv.FormatInt(m.Timestamp.UnixNano(), 10)
+	ts := strconv.FormatInt(m.Timestamp.UnixNano(), 10)
 	pm := &pulsarclient.ProducerMessage{
 		Payload:    m.Value,
 		Key:        m.Key,
@@ -52,8 +55,9 @@ func encode(m courier.Message, n uint32) *pulsarclient.ProducerMessage {
 	}
 	if m.Key == "" {
 		pm.Key = keylessKeys[(n/keylessRun)%keylessSpread]
-		props[propKeyless] = "1"
+		ts += keylessMark
 	}
+	props[propTimestamp] = ts
 	return pm
 }
 
@@ -66,15 +70,15 @@ func decode(pm pulsarclient.Message, topic string) courier.Message {
 		Value:   pm.Payload(),
 		Attempt: int(pm.RedeliveryCount()) + 1,
 	}
-	props := pm.Properties()
-	if props[propKeyless] != "" {
-		m.Key = ""
-	}
-	for k, v := range props {
+	for k, v := range pm.Properties() {
 		switch {
 		case k == propID:
 			m.ID = v
 		case k == propTimestamp:
+			v, keyless := strings.CutSuffix(v, keylessMark)
+			if keyless {
+				m.Key = ""
+			}
 			if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
 				m.Timestamp = time.Unix(0, ns)
 			}

@@ -12,15 +12,16 @@
 // message key, Headers are properties, and ID and Timestamp travel as the
 // reserved properties "courier-id" and "courier-timestamp" (Unix nanoseconds;
 // the Pulsar event time carries it too, in milliseconds). Messages without a
-// key get one of a few rotating Pulsar keys (marked by the "courier-keyless"
-// property and removed on delivery), so that Key_Shared still spreads them
-// over the group. Attempt comes from Pulsar's redelivery count.
+// key get one of a few rotating Pulsar keys (marked in "courier-timestamp" and
+// removed on delivery), so that Key_Shared still spreads them over the group.
+// Attempt comes from Pulsar's redelivery count.
 //
 // Producers cache Pulsar producers per topic, created on first use: one with
 // key-based batching for keyed messages (a batch holds one key, so Key_Shared
-// keeps order) and one with plain batching for keyless messages. Consumers run handlers through courier's shared
-// dispatch engine: a handler error retries the message in place after the
-// group's backoff; Close hands unhandled messages back with a negative ack.
+// keeps order) and one with plain batching for keyless messages. Consumers
+// run handlers through courier's shared dispatch engine: a handler error
+// retries the message in place after the group's backoff; Close hands
+// unhandled messages back with a negative ack.
 //
 // Known client (v0.19.0) problems handled here: a consumer's Close does not
 // close its Chan(), so Consume never ranges over it; after a producer closes,
