@@ -329,3 +329,39 @@ func TestKeySharedConsumerJoiningKeepsOrder(t *testing.T) {
 		t.Error("the joining consumer got nothing")
 	}
 }
+
+// STICKY Key_Shared consumers receive only the keys in their hash ranges.
+func TestKeySharedStickyRanges(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv)
+	topic := topicName(t)
+	sticky := func(start, end int) pulsar.ConsumerOptions {
+		return pulsar.ConsumerOptions{
+			Topic: topic, SubscriptionName: "sub", Type: pulsar.KeyShared,
+			KeySharedPolicy: &pulsar.KeySharedPolicy{Mode: pulsar.KeySharedPolicyModeSticky, HashRanges: []int{start, end}},
+		}
+	}
+	a := subscribe(t, c, sticky(0, 32767))
+	b := subscribe(t, c, sticky(32768, 65535))
+	p := newProducer(t, c, pulsar.ProducerOptions{Topic: topic, DisableBatching: true})
+	const n = 60
+	var msgs []*pulsar.ProducerMessage
+	for i := range n {
+		k := fmt.Sprint("key-", i%12)
+		msgs = append(msgs, &pulsar.ProducerMessage{Key: k, Payload: []byte(k)})
+	}
+	sendAsync(t, p, msgs)
+	got := collect(t, map[string]pulsar.Consumer{"a": a, "b": b}, n)
+	owner := map[string]string{}
+	for name, keys := range got {
+		for _, k := range keys {
+			if o, ok := owner[k]; ok && o != name {
+				t.Errorf("key %s went to %s and %s", k, o, name)
+			}
+			owner[k] = name
+		}
+	}
+	if len(got["a"]) == 0 || len(got["b"]) == 0 {
+		t.Errorf("ranges not both used: a=%d b=%d", len(got["a"]), len(got["b"]))
+	}
+}
