@@ -49,14 +49,21 @@ func newBroker(t testing.TB) *pulsar.Broker {
 	return b
 }
 
+// clientLeftovers are goroutines pulsar-client-go leaves behind by design.
+var clientLeftovers = []goleak.Option{
+	// After a producer closes, pulsar-client-go v0.19.0 leaves its
+	// send-timeout watcher running until the next SendTimeout tick.
+	goleak.IgnoreTopFunction("github.com/apache/pulsar-client-go/pulsar.(*partitionProducer).failTimeoutMessages"),
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, clientLeftovers...)
+}
+
 func harness() brokertest.Harness {
 	return brokertest.Harness{
 		NewBroker: func(t testing.TB) courier.Broker { return newBroker(t) },
-		IgnoreGoroutines: []goleak.Option{
-			// After a producer closes, pulsar-client-go v0.19.0 leaves its
-			// send-timeout watcher running until the next SendTimeout tick.
-			goleak.IgnoreTopFunction("github.com/apache/pulsar-client-go/pulsar.(*partitionProducer).failTimeoutMessages"),
-		},
+		IgnoreGoroutines: clientLeftovers,
 	}
 }
 
