@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 
 func harness() brokertest.Harness {
 	return brokertest.Harness{
-		NewBroker: func(t testing.TB) courier.Broker { return newBroker(t) },
+		NewBroker:        func(t testing.TB) courier.Broker { return newBroker(t) },
 		IgnoreGoroutines: clientLeftovers,
 	}
 }
