@@ -241,3 +241,22 @@ func TestReconsumeLater(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A pattern consumer finds its topics through the namespace's topic list.
+func TestTopicsPatternConsumer(t *testing.T) {
+	srv := newServer(t)
+	c := newClient(t, srv)
+	base := topicName(t)
+	for _, suffix := range []string{"-a", "-b", "x"} {
+		p := newProducer(t, c, pulsar.ProducerOptions{Topic: base + suffix, DisableBatching: true})
+		send(t, p, "before-"+suffix) // creates the topic
+	}
+	cons := subscribe(t, c, pulsar.ConsumerOptions{
+		TopicsPattern: base + "-.*", SubscriptionName: "sub",
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
+	})
+	got := receiveValues(t, cons, 2)
+	slices.Sort(got)
+	equalStrings(t, "pattern consumer", got, []string{"before--a", "before--b"})
+	expectNothing(t, cons, 200*time.Millisecond)
+}

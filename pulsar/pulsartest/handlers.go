@@ -3,6 +3,8 @@ package pulsartest
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +54,8 @@ func (c *conn) handle(cmd *wire.BaseCommand, payload []byte) bool {
 		c.handleSeek(cmd.GetSeek())
 	case wire.BaseCommand_GET_LAST_MESSAGE_ID:
 		c.handleGetLastMessageID(cmd.GetGetLastMessageId())
+	case wire.BaseCommand_GET_TOPICS_OF_NAMESPACE:
+		c.handleTopicsOfNamespace(cmd.GetGetTopicsOfNamespace())
 	case wire.BaseCommand_GET_SCHEMA:
 		// Raw bytes carry no schema: say so, as a broker does for a topic without one.
 		c.send(&wire.BaseCommand{
@@ -253,4 +257,50 @@ func (s *Server) topic(name string) *topic {
 	}
 	s.topics[name] = t
 	return t
+}
+
+// handleTopicsOfNamespace lists a namespace's topics, each partition of a
+// partitioned topic by its own name, as a broker does for pattern consumers.
+// The client filters by its pattern itself.
+func (c *conn) handleTopicsOfNamespace(m *wire.CommandGetTopicsOfNamespace) {
+	var prefixes []string
+	switch m.GetMode() {
+	case wire.CommandGetTopicsOfNamespace_PERSISTENT:
+		prefixes = []string{"persistent://"}
+	case wire.CommandGetTopicsOfNamespace_NON_PERSISTENT:
+		prefixes = []string{"non-persistent://"}
+	default:
+		prefixes = []string{"persistent://", "non-persistent://"}
+	}
+	inNamespace := func(name string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p+m.GetNamespace()+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	set := map[string]bool{}
+	c.s.mu.Lock()
+	for name := range c.s.topics {
+		if inNamespace(name) {
+			set[name] = true
+		}
+	}
+	for name, n := range c.s.partitioned {
+		if inNamespace(name) {
+			for i := range n {
+				set[partitionName(name, i)] = true
+			}
+		}
+	}
+	c.s.mu.Unlock()
+	topics := slices.Sorted(maps.Keys(set))
+	c.send(&wire.BaseCommand{
+		Type: wire.BaseCommand_GET_TOPICS_OF_NAMESPACE_RESPONSE.Enum(),
+		GetTopicsOfNamespaceResponse: &wire.CommandGetTopicsOfNamespaceResponse{
+			RequestId: proto.Uint64(m.GetRequestId()),
+			Topics:    topics,
+		},
+	}, nil)
 }
