@@ -11,15 +11,20 @@ import (
 	"github.com/courier-go/courier"
 )
 
-// Properties that carry courier's own fields; courier refuses user headers
-// with this prefix, so they cannot clash.
+// propMeta is the property that carries courier's own fields, as
+// "<timestamp>;<mark>;<id>": the timestamp in Unix nanoseconds, mark
+// keyMark or keylessMark, then the ID (which may itself hold ';'). One
+// property rather than one per field, because the client converts and
+// encodes every property of every message twice (message and batch
+// metadata); courier refuses user headers with this prefix, so it cannot
+// clash.
+const propMeta = courier.ReservedHeaderPrefix + "meta"
+
+// Marks in propMeta: keylessMark says the message was sent without a key and
+// its Pulsar key is one of keylessKeys.
 const (
-	propID        = courier.ReservedHeaderPrefix + "id"
-	propTimestamp = courier.ReservedHeaderPrefix + "timestamp" // Unix nanoseconds, then keylessMark if keyless
-	// keylessMark ends the timestamp property of a message sent without a key,
-	// whose Pulsar key is then one of keylessKeys. It rides on the timestamp
-	// because every property costs the client work on every message.
-	keylessMark = ";keyless"
+	keyMark     = "key"
+	keylessMark = "nokey"
 )
 
 // keylessSpread is how many Pulsar keys messages without a courier key rotate
@@ -40,14 +45,13 @@ var keylessKeys = func() []string {
 	return ks
 }()
 
-// encode turns a prepared message into a Pulsar one; n picks the Pulsar key
-// of a keyless message.
-func encode(m courier.Message, n uint32) *pulsarclient.ProducerMessage {
-	props := make(map[string]string, len(m.Headers)+2)
+// encode turns a prepared message into pm; n picks the Pulsar key of a
+// keyless message.
+func encode(pm *pulsarclient.ProducerMessage, m courier.Message, n uint32) {
+	props := make(map[string]string, len(m.Headers)+1)
 	maps.Copy(props, m.Headers)
-	props[propID] = m.ID
-	ts := strconv.FormatInt(m.Timestamp.UnixNano(), 10)
-	pm := &pulsarclient.ProducerMessage{
+	mark := keyMark
+	*pm = pulsarclient.ProducerMessage{
 		Payload:    m.Value,
 		Key:        m.Key,
 		Properties: props,
@@ -55,10 +59,26 @@ func encode(m courier.Message, n uint32) *pulsarclient.ProducerMessage {
 	}
 	if m.Key == "" {
 		pm.Key = keylessKeys[(n/keylessRun)%keylessSpread]
-		ts += keylessMark
+		mark = keylessMark
 	}
-	props[propTimestamp] = ts
-	return pm
+	var buf [64]byte
+	meta := strconv.AppendInt(buf[:0], m.Timestamp.UnixNano(), 10)
+	meta = append(meta, ';')
+	meta = append(meta, mark...)
+	meta = append(meta, ';')
+	meta = append(meta, m.ID...)
+	props[propMeta] = string(meta)
+}
+
+// parseMeta reads a propMeta value; ok is false if v is not one.
+func parseMeta(v string) (ts time.Time, keyless bool, id string, ok bool) {
+	nsText, rest, ok1 := strings.Cut(v, ";")
+	mark, id, ok2 := strings.Cut(rest, ";")
+	ns, err := strconv.ParseInt(nsText, 10, 64)
+	if !ok1 || !ok2 || err != nil || (mark != keyMark && mark != keylessMark) {
+		return time.Time{}, false, "", false
+	}
+	return time.Unix(0, ns), mark == keylessMark, id, true
 }
 
 // decode turns a delivered Pulsar message into a courier one. topic is the
@@ -72,15 +92,12 @@ func decode(pm pulsarclient.Message, topic string) courier.Message {
 	}
 	for k, v := range pm.Properties() {
 		switch {
-		case k == propID:
-			m.ID = v
-		case k == propTimestamp:
-			v, keyless := strings.CutSuffix(v, keylessMark)
-			if keyless {
-				m.Key = ""
-			}
-			if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
-				m.Timestamp = time.Unix(0, ns)
+		case k == propMeta:
+			if ts, keyless, id, ok := parseMeta(v); ok {
+				m.Timestamp, m.ID = ts, id
+				if keyless {
+					m.Key = ""
+				}
 			}
 		case strings.HasPrefix(k, courier.ReservedHeaderPrefix):
 		default:

@@ -9,11 +9,12 @@
 // Mapping: a courier topic is a Pulsar topic (short names live in
 // public/default); a group is a subscription, Key_Shared by default so that
 // messages of one key stay in order across the group's consumers; Key is the
-// message key, Headers are properties, and ID and Timestamp travel as the
-// reserved properties "courier-id" and "courier-timestamp" (Unix nanoseconds;
-// the Pulsar event time carries it too, in milliseconds). Messages without a
-// key get one of a few rotating Pulsar keys (marked in "courier-timestamp" and
-// removed on delivery), so that Key_Shared still spreads them over the group.
+// message key, Headers are properties, and ID and Timestamp travel in the
+// one reserved property "courier-meta" as "<Unix nanoseconds>;<key|nokey>;<ID>"
+// (the Pulsar event time carries the timestamp too, in milliseconds). Messages
+// without a key get one of a few rotating Pulsar keys (marked "nokey" in
+// "courier-meta" and removed on delivery), so that Key_Shared still spreads
+// them over the group.
 // Attempt comes from Pulsar's redelivery count.
 //
 // Producers cache Pulsar producers per topic, created on first use: one with

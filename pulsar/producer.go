@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -124,7 +125,9 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	if err != nil {
 		return err
 	}
-	if _, err := pp.Send(ctx, encode(m, p.spread.Add(1))); err != nil {
+	pm := new(pulsarclient.ProducerMessage)
+	encode(pm, m, p.spread.Add(1))
+	if _, err := pp.Send(ctx, pm); err != nil {
 		return p.sendError(m.Topic, err)
 	}
 	return nil
@@ -134,29 +137,42 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 // waits for every receipt.
 func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
 	errs := make([]error, len(msgs))
+	pms := make([]pulsarclient.ProducerMessage, len(msgs)) // one allocation for the batch
 	var wg sync.WaitGroup
-	used := map[pulsarclient.Producer]bool{}
+	var used []pulsarclient.Producer // a topic's one or two producers, in first-use order
+	var last struct {
+		r  route
+		pp pulsarclient.Producer
+	}
 	for i, msg := range msgs {
 		m, err := p.prepare(msg)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		pp, err := p.get(ctx, route{m.Topic, m.Key != ""})
-		if err != nil {
-			errs[i] = err
-			continue
+		r := route{m.Topic, m.Key != ""}
+		pp := last.pp
+		if pp == nil || r != last.r {
+			if pp, err = p.get(ctx, r); err != nil {
+				errs[i] = err
+				continue
+			}
+			last.r, last.pp = r, pp
+			if !slices.Contains(used, pp) {
+				used = append(used, pp)
+			}
 		}
-		used[pp] = true
 		wg.Add(1)
-		pp.SendAsync(ctx, encode(m, p.spread.Add(1)), func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
+		encode(&pms[i], m, p.spread.Add(1))
+		topic := m.Topic
+		pp.SendAsync(ctx, &pms[i], func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
 			if err != nil {
-				errs[i] = p.sendError(m.Topic, err)
+				errs[i] = p.sendError(topic, err)
 			}
 			wg.Done()
 		})
 	}
-	for pp := range used {
+	for _, pp := range used {
 		// Send what is batched now rather than after the batching delay.
 		_ = pp.FlushWithCtx(ctx)
 	}
