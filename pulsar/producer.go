@@ -134,12 +134,14 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 }
 
 // SendBatch sends all msgs at once, so that the client batches them, and
-// waits for every receipt.
+// waits for every receipt. Every message is validated and encoded before the
+// first is handed to the client, so that they reach its batch in one burst
+// rather than spread out enough for the batching delay to split them.
 func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
 	errs := make([]error, len(msgs))
 	pms := make([]pulsarclient.ProducerMessage, len(msgs)) // one allocation for the batch
-	var wg sync.WaitGroup
-	var used []pulsarclient.Producer // a topic's one or two producers, in first-use order
+	pps := make([]pulsarclient.Producer, len(msgs))        // nil where the message failed
+	var used []pulsarclient.Producer                       // each producer once, in first-use order
 	var last struct {
 		r  route
 		pp pulsarclient.Producer
@@ -151,9 +153,9 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 			continue
 		}
 		r := route{m.Topic, m.Key != ""}
-		pp := last.pp
-		if pp == nil || r != last.r {
-			if pp, err = p.get(ctx, r); err != nil {
+		if last.pp == nil || r != last.r {
+			pp, err := p.get(ctx, r)
+			if err != nil {
 				errs[i] = err
 				continue
 			}
@@ -162,12 +164,18 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 				used = append(used, pp)
 			}
 		}
-		wg.Add(1)
+		pps[i] = last.pp
 		encode(&pms[i], m, p.spread.Add(1))
-		topic := m.Topic
+	}
+	var wg sync.WaitGroup
+	for i, pp := range pps {
+		if pp == nil {
+			continue
+		}
+		wg.Add(1)
 		pp.SendAsync(ctx, &pms[i], func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
 			if err != nil {
-				errs[i] = p.sendError(topic, err)
+				errs[i] = p.sendError(msgs[i].Topic, err)
 			}
 			wg.Done()
 		})
