@@ -3,13 +3,16 @@ package pulsar_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 
+	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/brokertest"
 	"github.com/courier-go/courier/pulsar"
 )
@@ -26,9 +29,41 @@ func BenchmarkPulsar(b *testing.B) {
 }
 
 // BenchmarkRawClient does what BenchmarkPulsar does with pulsar-client-go
-// alone: default producer settings but the adapter's batching delay.
+// alone: default producer settings but the adapter's batching delay, and bare
+// messages (a payload, nothing else).
 func BenchmarkRawClient(b *testing.B) {
 	value := make([]byte, benchValueSize)
+	rawBench(b, func() *pulsarclient.ProducerMessage {
+		return &pulsarclient.ProducerMessage{Payload: value}
+	})
+}
+
+// BenchmarkRawClientSameWork is BenchmarkRawClient with messages that carry
+// what the adapter's must to keep courier's contract, as a user of the bare
+// client would add them: a unique ID and a nanosecond timestamp (one
+// property, plus the millisecond event time), and a key rotated every 64
+// messages over 16 keys so that a Key_Shared group shares the load.
+func BenchmarkRawClientSameWork(b *testing.B) {
+	value := make([]byte, benchValueSize)
+	keys := make([]string, 16)
+	for i := range keys {
+		keys[i] = "spread-" + strconv.Itoa(i)
+	}
+	var n atomic.Uint32
+	rawBench(b, func() *pulsarclient.ProducerMessage {
+		now := time.Now()
+		return &pulsarclient.ProducerMessage{
+			Payload:    value,
+			Key:        keys[(n.Add(1)/64)%16],
+			EventTime:  now,
+			Properties: map[string]string{"meta": strconv.FormatInt(now.UnixNano(), 10) + ";" + courier.NewID(now)},
+		}
+	})
+}
+
+// rawBench runs the benchmarks of brokertest.Bench on the bare client,
+// sending the messages newMsg makes.
+func rawBench(b *testing.B, newMsg func() *pulsarclient.ProducerMessage) {
 	setup := func(b *testing.B) (pulsarclient.Client, pulsarclient.Producer, string) {
 		client, err := pulsarclient.NewClient(pulsarclient.ClientOptions{
 			URL: serviceURL(b), OperationTimeout: 10 * time.Second, Logger: plog.DefaultNopLogger(),
@@ -58,7 +93,7 @@ func BenchmarkRawClient(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			if _, err := p.Send(ctx, &pulsarclient.ProducerMessage{Payload: value}); err != nil {
+			if _, err := p.Send(ctx, newMsg()); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -71,7 +106,7 @@ func BenchmarkRawClient(b *testing.B) {
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := p.Send(ctx, &pulsarclient.ProducerMessage{Payload: value}); err != nil {
+				if _, err := p.Send(ctx, newMsg()); err != nil {
 					b.Error(err)
 					return
 				}
@@ -89,7 +124,7 @@ func BenchmarkRawClient(b *testing.B) {
 			var wg sync.WaitGroup
 			wg.Add(batch)
 			for range batch {
-				p.SendAsync(ctx, &pulsarclient.ProducerMessage{Payload: value}, func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
+				p.SendAsync(ctx, newMsg(), func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
 					if err != nil {
 						b.Error(err)
 					}
@@ -126,7 +161,7 @@ func BenchmarkRawClient(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			if _, err := p.Send(ctx, &pulsarclient.ProducerMessage{Payload: value}); err != nil {
+			if _, err := p.Send(ctx, newMsg()); err != nil {
 				b.Fatal(err)
 			}
 		}

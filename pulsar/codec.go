@@ -45,10 +45,9 @@ var keylessKeys = func() []string {
 	return ks
 }()
 
-// encode turns a prepared message into pm; n picks the Pulsar key of a
-// keyless message.
-func encode(pm *pulsarclient.ProducerMessage, m courier.Message, n uint32) {
-	props := make(map[string]string, len(m.Headers)+1)
+// encode turns a prepared message into pm, with props (empty) as its
+// properties; n picks the Pulsar key of a keyless message.
+func encode(pm *pulsarclient.ProducerMessage, props map[string]string, m courier.Message, n uint32) {
 	maps.Copy(props, m.Headers)
 	mark := keyMark
 	*pm = pulsarclient.ProducerMessage{

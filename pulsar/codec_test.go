@@ -17,7 +17,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		{Topic: "t", Key: "k", ID: ";", Timestamp: time.Unix(-5, 7)},
 	} {
 		var pm pulsarclient.ProducerMessage
-		encode(&pm, m, 0)
+		encode(&pm, map[string]string{}, m, 0)
 		if len(pm.Properties) != 1 {
 			t.Fatalf("%q: properties %v, want only %s", m.ID, pm.Properties, propMeta)
 		}

@@ -17,6 +17,9 @@ import (
 type producer struct {
 	b      *Broker
 	spread atomic.Uint32 // rotates keyless messages over ordering keys
+	// batches holds *batch scratch space for SendBatch, reused once every
+	// callback of a batch has run (the client then drops its references).
+	batches sync.Pool
 
 	mu     sync.Mutex
 	closed bool
@@ -126,7 +129,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 		return err
 	}
 	pm := new(pulsarclient.ProducerMessage)
-	encode(pm, m, p.spread.Add(1))
+	encode(pm, make(map[string]string, len(m.Headers)+1), m, p.spread.Add(1))
 	if _, err := pp.Send(ctx, pm); err != nil {
 		return p.sendError(m.Topic, err)
 	}
@@ -138,10 +141,12 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 // first is handed to the client, so that they reach its batch in one burst
 // rather than spread out enough for the batching delay to split them.
 func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
-	errs := make([]error, len(msgs))
-	pms := make([]pulsarclient.ProducerMessage, len(msgs)) // one allocation for the batch
-	pps := make([]pulsarclient.Producer, len(msgs))        // nil where the message failed
-	var used []pulsarclient.Producer                       // each producer once, in first-use order
+	b, _ := p.batches.Get().(*batch)
+	if b == nil {
+		b = &batch{p: p}
+	}
+	b.start(msgs)
+	var used []pulsarclient.Producer // each producer once, in first-use order
 	var last struct {
 		r  route
 		pp pulsarclient.Producer
@@ -149,14 +154,14 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 	for i, msg := range msgs {
 		m, err := p.prepare(msg)
 		if err != nil {
-			errs[i] = err
+			b.errs[i] = err
 			continue
 		}
 		r := route{m.Topic, m.Key != ""}
 		if last.pp == nil || r != last.r {
 			pp, err := p.get(ctx, r)
 			if err != nil {
-				errs[i] = err
+				b.errs[i] = err
 				continue
 			}
 			last.r, last.pp = r, pp
@@ -164,28 +169,76 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 				used = append(used, pp)
 			}
 		}
-		pps[i] = last.pp
-		encode(&pms[i], m, p.spread.Add(1))
+		b.pps[i] = last.pp
+		encode(&b.pms[i], b.props[i], m, p.spread.Add(1))
 	}
-	var wg sync.WaitGroup
-	for i, pp := range pps {
-		if pp == nil {
-			continue
+	for i, pp := range b.pps {
+		if pp != nil {
+			b.wg.Add(1)
+			pp.SendAsync(ctx, &b.pms[i], b.callbacks[i])
 		}
-		wg.Add(1)
-		pp.SendAsync(ctx, &pms[i], func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
-			if err != nil {
-				errs[i] = p.sendError(msgs[i].Topic, err)
-			}
-			wg.Done()
-		})
 	}
 	for _, pp := range used {
 		// Send what is batched now rather than after the batching delay.
 		_ = pp.FlushWithCtx(ctx)
 	}
-	wg.Wait() // every callback runs: on receipt, error, or the send timeout
+	b.wg.Wait() // every callback runs: on receipt, error, or the send timeout
+	errs := b.errs
+	b.finish()
+	p.batches.Put(b)
 	return courier.NewBatchError(errs)
+}
+
+// batch is SendBatch's scratch space: the Pulsar messages, their property
+// maps and their callbacks, kept between batches because allocating them per
+// message costs more than encoding does.
+type batch struct {
+	p         *producer
+	msgs      []courier.Message
+	errs      []error
+	wg        sync.WaitGroup
+	pms       []pulsarclient.ProducerMessage
+	props     []map[string]string
+	pps       []pulsarclient.Producer // nil where the message failed before sending
+	callbacks []func(pulsarclient.MessageID, *pulsarclient.ProducerMessage, error)
+}
+
+// start readies b for msgs.
+func (b *batch) start(msgs []courier.Message) {
+	n := len(msgs)
+	b.msgs, b.errs = msgs, make([]error, n) // errs goes to the caller: never reused
+	if cap(b.pms) < n {
+		b.pms = make([]pulsarclient.ProducerMessage, n)
+		b.pps = make([]pulsarclient.Producer, n)
+	}
+	if c := cap(b.props); c < n {
+		b.props = append(b.props[:c], make([]map[string]string, n-c)...) // keeps the maps it has
+	}
+	b.pms, b.pps, b.props = b.pms[:n], b.pps[:n], b.props[:n]
+	for i, hs := range msgs {
+		if b.props[i] == nil {
+			b.props[i] = make(map[string]string, len(hs.Headers)+1)
+		}
+	}
+	for i := len(b.callbacks); i < n; i++ {
+		b.callbacks = append(b.callbacks, func(_ pulsarclient.MessageID, _ *pulsarclient.ProducerMessage, err error) {
+			if err != nil {
+				b.errs[i] = b.p.sendError(b.msgs[i].Topic, err)
+			}
+			b.wg.Done()
+		})
+	}
+}
+
+// finish drops b's references to the batch just sent, so that the pool
+// holds no message data.
+func (b *batch) finish() {
+	b.msgs, b.errs = nil, nil
+	clear(b.pms)
+	clear(b.pps)
+	for _, m := range b.props {
+		clear(m)
+	}
 }
 
 func (p *producer) sendError(topic string, err error) error {
