@@ -20,6 +20,7 @@ type producer struct {
 	// batches holds *batch scratch space for SendBatch, reused once every
 	// callback of a batch has run (the client then drops its references).
 	batches sync.Pool
+	singles sync.Pool // *single, for Send
 
 	mu     sync.Mutex
 	closed bool
@@ -128,12 +129,27 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	if err != nil {
 		return err
 	}
-	pm := new(pulsarclient.ProducerMessage)
-	encode(pm, make(map[string]string, len(m.Headers)+1), m, p.spread.Add(1))
-	if _, err := pp.Send(ctx, pm); err != nil {
+	one, _ := p.singles.Get().(*single)
+	if one == nil {
+		one = &single{props: make(map[string]string, len(m.Headers)+1)}
+	}
+	encode(&one.pm, one.props, m, p.spread.Add(1))
+	if _, err := pp.Send(ctx, &one.pm); err != nil {
+		// The client may still hold the message (Send returns early when
+		// ctx ends): leave it to the garbage collector.
 		return p.sendError(m.Topic, err)
 	}
+	one.pm = pulsarclient.ProducerMessage{}
+	clear(one.props)
+	p.singles.Put(one)
 	return nil
+}
+
+// single is Send's message and property map, reused once the client has
+// confirmed the message (it then holds no reference to it).
+type single struct {
+	pm    pulsarclient.ProducerMessage
+	props map[string]string
 }
 
 // SendBatch sends all msgs at once, so that the client batches them, and
