@@ -201,9 +201,15 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 	b.wg.Wait() // every callback runs: on receipt, error, or the send timeout
 	errs := b.errs
 	b.finish()
-	p.batches.Put(b)
+	if len(msgs) <= maxPooledBatch {
+		p.batches.Put(b)
+	}
 	return courier.NewBatchError(errs)
 }
+
+// maxPooledBatch bounds the scratch space kept for reuse: a rare huge batch
+// is left to the garbage collector rather than held on to.
+const maxPooledBatch = 4096
 
 // batch is SendBatch's scratch space: the Pulsar messages, their property
 // maps and their callbacks, kept between batches because allocating them per
