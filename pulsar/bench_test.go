@@ -44,13 +44,17 @@ func BenchmarkRawClient(b *testing.B) {
 // property, plus the millisecond event time), and a key rotated every 64
 // messages over 16 keys so that a Key_Shared group shares the load.
 func BenchmarkRawClientSameWork(b *testing.B) {
-	value := make([]byte, benchValueSize)
+	rawBench(b, sameWorkMessages(make([]byte, benchValueSize)))
+}
+
+// sameWorkMessages makes BenchmarkRawClientSameWork's messages.
+func sameWorkMessages(value []byte) func() *pulsarclient.ProducerMessage {
 	keys := make([]string, 16)
 	for i := range keys {
 		keys[i] = "spread-" + strconv.Itoa(i)
 	}
 	var n atomic.Uint32
-	rawBench(b, func() *pulsarclient.ProducerMessage {
+	return func() *pulsarclient.ProducerMessage {
 		now := time.Now()
 		return &pulsarclient.ProducerMessage{
 			Payload:    value,
@@ -58,7 +62,7 @@ func BenchmarkRawClientSameWork(b *testing.B) {
 			EventTime:  now,
 			Properties: map[string]string{"meta": strconv.FormatInt(now.UnixNano(), 10) + ";" + courier.NewID(now)},
 		}
-	})
+	}
 }
 
 // rawBench runs the benchmarks of brokertest.Bench on the bare client,
