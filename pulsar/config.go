@@ -90,8 +90,11 @@ type Config struct {
 	SendTimeout time.Duration
 	// DisableBatching sends each message on its own.
 	DisableBatching bool
-	// BatchingDelay is how long a batch waits for more messages; a lone Send
-	// waits this long too. Default 1ms: latency over throughput.
+	// BatchingDelay is how long a batch waits for more messages. Neither Send
+	// nor SendBatch waits for it (the client sends a Send's batch at once and
+	// SendBatch flushes once all its messages are queued); it bounds how long
+	// messages queued by a SendBatch whose context ended before its flush
+	// wait. Default 1ms.
 	BatchingDelay time.Duration
 	// Compression of batches; default none.
 	Compression Compression
