@@ -1,0 +1,172 @@
+package pulsar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+
+	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
+	plog "github.com/apache/pulsar-client-go/pulsar/log"
+
+	"github.com/courier-go/courier"
+)
+
+func init() {
+	open := func(_ context.Context, u *url.URL) (courier.Broker, error) {
+		cfg, err := ParseURL(u)
+		if err != nil {
+			return nil, err
+		}
+		return New(cfg)
+	}
+	courier.Register("pulsar", open)
+	courier.Register("pulsar+ssl", open)
+}
+
+// Broker is a connection to a Pulsar cluster. It is safe for concurrent use.
+type Broker struct {
+	cfg    Config
+	client pulsarclient.Client
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	closed    bool
+	producers map[*producer]struct{}
+	consumers map[*consumer]struct{}
+}
+
+var _ courier.Broker = (*Broker)(nil)
+
+// New connects to the cluster at cfg.URL. The client connects lazily: an
+// unreachable broker shows on the first producer or consumer.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	opts := pulsarclient.ClientOptions{
+		URL:                        cfg.URL,
+		OperationTimeout:           cfg.OperationTimeout,
+		ConnectionTimeout:          cfg.ConnectionTimeout,
+		TLSTrustCertsFilePath:      cfg.TLSTrustCertsFile,
+		TLSAllowInsecureConnection: cfg.TLSAllowInsecure,
+		Logger:                     plog.NewLoggerWithSlog(slog.New(warnOnly{cfg.Logger.Handler()})),
+	}
+	switch {
+	case cfg.Token != "":
+		opts.Authentication = pulsarclient.NewAuthenticationToken(cfg.Token)
+	case cfg.TLSCertFile != "":
+		opts.Authentication = pulsarclient.NewAuthenticationTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	case len(cfg.OAuth2) > 0:
+		opts.Authentication = pulsarclient.NewAuthenticationOAuth2(cfg.OAuth2)
+	}
+	client, err := pulsarclient.NewClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("pulsar: client for %s: %w", redact(cfg.URL), err)
+	}
+	return &Broker{
+		cfg:       cfg,
+		client:    client,
+		log:       cfg.Logger.With("broker", "pulsar"),
+		producers: map[*producer]struct{}{},
+		consumers: map[*consumer]struct{}{},
+	}, nil
+}
+
+// NewProducer returns a producer. Pulsar producers are created per topic on
+// first use and kept until Close.
+func (b *Broker) NewProducer(_ context.Context) (courier.Producer, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, courier.ErrClosed
+	}
+	p := newProducer(b)
+	b.producers[p] = struct{}{}
+	return p, nil
+}
+
+// NewConsumer subscribes cfg.Group to cfg.Topics, creating the subscription
+// if needed, so that messages sent from now on are kept for the group.
+func (b *Broker) NewConsumer(_ context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return nil, courier.ErrClosed
+	}
+	c, err := newConsumer(b, cfg.WithDefaults())
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		_ = c.Close()
+		return nil, courier.ErrClosed
+	}
+	b.consumers[c] = struct{}{}
+	return c, nil
+}
+
+// Close closes every producer and consumer made from b, then the client.
+// Idempotent.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	producers, consumers := b.producers, b.consumers
+	b.producers, b.consumers = nil, nil
+	b.mu.Unlock()
+	var errs []error
+	for c := range consumers {
+		errs = append(errs, c.Close())
+	}
+	for p := range producers {
+		errs = append(errs, p.Close())
+	}
+	b.client.Close()
+	return errors.Join(errs...)
+}
+
+func (b *Broker) forgetProducer(p *producer) {
+	b.mu.Lock()
+	delete(b.producers, p)
+	b.mu.Unlock()
+}
+
+func (b *Broker) forgetConsumer(c *consumer) {
+	b.mu.Lock()
+	delete(b.consumers, c)
+	b.mu.Unlock()
+}
+
+// redact drops credentials from a URL for error messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// warnOnly passes the client's warnings and errors on, not its chatty
+// connection and lookup info.
+type warnOnly struct{ slog.Handler }
+
+func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h warnOnly) WithAttrs(a []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(a)} }
+
+func (h warnOnly) WithGroup(n string) slog.Handler { return warnOnly{h.Handler.WithGroup(n)} }

@@ -1,0 +1,168 @@
+package pulsar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/dispatch"
+)
+
+// consumer is one member of a group: a Pulsar consumer subscribed to the
+// group's topics, whose messages go through the dispatch engine.
+type consumer struct {
+	b      *Broker
+	cfg    courier.ConsumerConfig
+	pc     pulsarclient.Consumer
+	topics map[string]string // client's topic name -> courier topic
+
+	mu        sync.Mutex
+	consuming bool
+	closed    bool
+	stop      context.CancelFunc // ends the running Consume
+	stopped   chan struct{}      // closed when the running Consume has returned
+}
+
+var _ courier.Consumer = (*consumer)(nil)
+
+var subscriptionTypes = [...]pulsarclient.SubscriptionType{
+	KeyShared: pulsarclient.KeyShared,
+	Shared:    pulsarclient.Shared,
+	Failover:  pulsarclient.Failover,
+	Exclusive: pulsarclient.Exclusive,
+}
+
+func newConsumer(b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
+	bc := b.cfg
+	opts := pulsarclient.ConsumerOptions{
+		// A copy: the client rewrites the names in the slice it is given.
+		Topics:                      slices.Clone(cfg.Topics),
+		SubscriptionName:            cfg.Group,
+		Type:                        subscriptionTypes[bc.SubscriptionType],
+		SubscriptionInitialPosition: pulsarclient.SubscriptionPositionLatest,
+		ReceiverQueueSize:           bc.ReceiverQueueSize,
+		NackRedeliveryDelay:         bc.NackDelay,
+	}
+	if cfg.StartFrom == courier.StartOldest {
+		opts.SubscriptionInitialPosition = pulsarclient.SubscriptionPositionEarliest
+	}
+	if bc.MaxDeliveries > 0 {
+		opts.DLQ = &pulsarclient.DLQPolicy{MaxDeliveries: bc.MaxDeliveries, DeadLetterTopic: bc.DeadLetterTopic}
+	}
+	pc, err := b.client.Subscribe(opts)
+	if err != nil {
+		return nil, fmt.Errorf("pulsar: subscribe group %q to %v: %w", cfg.Group, cfg.Topics, err)
+	}
+	topics := make(map[string]string, len(cfg.Topics))
+	for _, t := range cfg.Topics {
+		topics[canonicalTopic(t)] = t
+	}
+	return &consumer{b: b, cfg: cfg, pc: pc, topics: topics}, nil
+}
+
+// topicOf maps the client's name of a message's topic (or partition) back to
+// the courier topic the group subscribed to.
+func (c *consumer) topicOf(name string) string {
+	if t, ok := c.topics[name]; ok {
+		return t
+	}
+	if t, ok := c.topics[basePartitionTopic(name)]; ok {
+		return t
+	}
+	return name
+}
+
+// Consume runs h on the group's messages until ctx ends or Close is called.
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+	if h == nil {
+		return fmt.Errorf("%w: pulsar: Consume needs a handler", courier.ErrInvalidConfig)
+	}
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return courier.ErrClosed
+	case c.consuming:
+		c.mu.Unlock()
+		return errors.New("pulsar: Consume is already running on this consumer")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.consuming = true
+	c.stop = cancel
+	c.stopped = make(chan struct{})
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.consuming = false
+		c.mu.Unlock()
+	}()
+	defer close(c.stopped)
+
+	eng := dispatch.New(ctx, h, settler{c}, dispatch.FromConsumerConfig("pulsar", c.cfg))
+	defer eng.Close()
+
+	// The client never closes Chan(), even on Close: select on ctx too.
+	ch := c.pc.Chan()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case cm := <-ch:
+			d := dispatch.Delivery{Msg: decode(cm.Message, c.topicOf(cm.Topic())), Ref: cm.Message}
+			if err := eng.Submit(ctx, d); err != nil {
+				c.pc.Nack(cm.Message) // not accepted: hand it back
+				return nil
+			}
+		}
+	}
+}
+
+// Close stops Consume, waits for its handlers to drain, and leaves the group
+// (its unacknowledged messages go to the group's other consumers).
+// Idempotent.
+func (c *consumer) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	stopped := c.stopped
+	if c.stop != nil {
+		c.stop()
+	}
+	c.mu.Unlock()
+	if stopped != nil {
+		<-stopped
+	}
+	c.pc.Close()
+	c.b.forgetConsumer(c)
+	return nil
+}
+
+// settler settles deliveries on the Pulsar consumer.
+type settler struct{ c *consumer }
+
+func (s settler) Ack(_ context.Context, d dispatch.Delivery) error {
+	if err := s.c.pc.Ack(d.Ref.(pulsarclient.Message)); err != nil {
+		return fmt.Errorf("pulsar: ack %s on %q: %w", d.Msg.ID, d.Msg.Topic, err)
+	}
+	return nil
+}
+
+// Retry runs the message again in place: Pulsar's redelivery count only
+// moves when the broker redelivers, so the attempt is counted here.
+func (settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
+	d.Msg.Attempt++
+	return d, nil
+}
+
+// Release hands the message back with a negative ack; the broker redelivers
+// it to the group after NackDelay.
+func (s settler) Release(d dispatch.Delivery) { s.c.pc.Nack(d.Ref.(pulsarclient.Message)) }

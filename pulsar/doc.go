@@ -1,0 +1,33 @@
+// Package pulsar is courier's adapter for Apache Pulsar, on
+// github.com/apache/pulsar-client-go.
+//
+// Import it for its side effect to open "pulsar://" and "pulsar+ssl://" URLs
+// with courier.Open, or call New with a Config for every setting:
+//
+//	b, err := courier.Open(ctx, "pulsar://localhost:6650?subscription_type=key_shared")
+//
+// Mapping: a courier topic is a Pulsar topic (short names live in
+// public/default); a group is a subscription, Key_Shared by default so that
+// messages of one key stay in order across the group's consumers; Key is the
+// message key, Headers are properties, and ID and Timestamp travel in the
+// one reserved property "courier-meta" as "<Unix nanoseconds>;<key|nokey>;<ID>"
+// (the Pulsar event time carries the timestamp too, in milliseconds). Messages
+// without a key get one of a few rotating Pulsar keys (marked "nokey" in
+// "courier-meta" and removed on delivery), so that Key_Shared still spreads
+// them over the group.
+// Attempt comes from Pulsar's redelivery count.
+//
+// Producers cache Pulsar producers per topic, created on first use: one with
+// key-based batching for keyed messages (a batch holds one key, so Key_Shared
+// keeps order) and one with plain batching for keyless messages. Consumers
+// run handlers through courier's shared dispatch engine: a handler error
+// retries the message in place after the group's backoff; Close hands
+// unhandled messages back with a negative ack.
+//
+// Known client (v0.19.0) problems handled here: a consumer's Close does not
+// close its Chan(), so Consume never ranges over it; after a producer closes,
+// a client goroutine lingers up to the send timeout (tests ignore it by name).
+// An unbatched message with an empty payload and no properties is dropped by
+// the client as corrupt; courier's messages always carry properties, so empty
+// values arrive.
+package pulsar
