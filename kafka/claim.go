@@ -27,6 +27,9 @@ func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
+// claimBatch bounds how many records ConsumeClaim hands to the engine at once.
+const claimBatch = 64
+
 // ConsumeClaim hands the claim's records to the engine in offset order until the claim or
 // the session ends, then waits for its in-flight records (bounded), and commits.
 func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
@@ -37,20 +40,39 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	ctx, cancel := context.WithCancel(g.eng.Context())
 	defer cancel()
 	sctx := sess.Context()
-feed:
-	for {
+	batch := make([]dispatch.Delivery, 0, claimBatch)
+	for open := true; open; {
 		select {
 		case cm, ok := <-claim.Messages():
 			if !ok {
-				break feed
+				open = false
+				break
 			}
-			tr.add(cm.Offset)
-			if err := g.eng.Submit(sctx, dispatch.Delivery{Msg: fromRecord(cm), Ctx: ctx, Ref: tr}); err != nil {
-				tr.unadd()
-				break feed
+			// Take what else has arrived too, and hand it over under one engine lock.
+			batch = batch[:0]
+			for ok {
+				tr.add(cm.Offset)
+				batch = append(batch, dispatch.Delivery{Msg: fromRecord(cm), Ctx: ctx, Ref: tr})
+				if len(batch) == claimBatch {
+					break
+				}
+				select {
+				case cm, ok = <-claim.Messages():
+					open = ok
+				default:
+					ok = false
+				}
 			}
+			n, err := g.eng.SubmitAll(sctx, batch)
+			if err != nil {
+				for range batch[n:] {
+					tr.unadd()
+				}
+				open = false
+			}
+			clear(batch)
 		case <-sctx.Done():
-			break feed
+			open = false
 		}
 	}
 	g.drain(tr, cancel, topic, partition)
