@@ -106,6 +106,7 @@ type Engine struct {
 	space       chan struct{}        // closed when outstanding falls to half QueueSize; nil when nobody waits
 	ready       queue                // deliveries ready to run
 	idle        int                  // workers waiting on work
+	pending     int                  // deliveries made ready since workers were last woken
 	work        sync.Cond            // signalled when ready grows or Close begins
 	keys        map[string]*keyQueue // keys with a message in flight or waiting to retry
 	free        []*keyQueue
@@ -157,7 +158,7 @@ func (e *Engine) Submit(ctx context.Context, d Delivery) error {
 		return err
 	}
 	e.admit(d)
-	e.mu.Unlock()
+	e.wakeWorkers()
 	return nil
 }
 
@@ -168,13 +169,28 @@ func (e *Engine) Submit(ctx context.Context, d Delivery) error {
 func (e *Engine) SubmitAll(ctx context.Context, ds []Delivery) (n int, err error) {
 	e.mu.Lock()
 	for i := range ds {
+		if e.outstanding >= e.cfg.QueueSize && e.pending > 0 {
+			e.wakeWorkers() // let the workers start on what is in before waiting for room
+			e.mu.Lock()
+		}
 		if err := e.waitForRoom(ctx); err != nil {
 			return i, err
 		}
 		e.admit(ds[i])
 	}
-	e.mu.Unlock()
+	e.wakeWorkers()
 	return len(ds), nil
+}
+
+// wakeWorkers releases e.mu, then wakes as many idle workers as there are new deliveries
+// ready: after the unlock, so that a woken worker does not block on the lock at once.
+func (e *Engine) wakeWorkers() {
+	n := min(e.idle, e.pending)
+	e.pending = 0
+	e.mu.Unlock()
+	for range n {
+		e.work.Signal()
+	}
 }
 
 // waitForRoom waits, with e.mu held, until one more delivery fits. On success e.mu is still
@@ -215,12 +231,11 @@ func (e *Engine) admit(d Delivery) {
 	e.enqueue(d)
 }
 
-// enqueue makes d ready to run; e.mu is held.
+// enqueue makes d ready to run; e.mu is held. The caller wakes a worker for it with
+// wakeWorkers.
 func (e *Engine) enqueue(d Delivery) {
 	e.ready.push(d)
-	if e.idle > 0 {
-		e.work.Signal()
-	}
+	e.pending++
 }
 
 func (e *Engine) worker() {
@@ -377,7 +392,7 @@ func (e *Engine) requeue(d Delivery) {
 	e.mu.Lock()
 	if !e.closed {
 		e.enqueue(d)
-		e.mu.Unlock()
+		e.wakeWorkers()
 		return
 	}
 	e.mu.Unlock()
