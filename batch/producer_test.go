@@ -161,7 +161,7 @@ func TestFlushByBytes(t *testing.T) {
 	msgSize := courier.Message{Topic: "t", Value: []byte("a"), ID: courier.NewID(time.Now())}.Size()
 	// Two messages fit, a third would go past MaxBytes: it seals the first two and starts a
 	// batch of its own, which only Close flushes (count and linger are out of reach).
-	p := newProducer(t, r, Config{MaxMessages: 100, MaxBytes: msgSize*5/2, Linger: time.Hour})
+	p := newProducer(t, r, Config{MaxMessages: 100, MaxBytes: msgSize * 5 / 2, Linger: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	first := make(chan map[string]error)
