@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,9 +238,9 @@ func (r *replayer) HandleMessage(ctx context.Context, msg courier.Message) error
 	}
 	out := msg
 	if keep { // back to the end of the dead-letter topic, marked by this run
-		out.Headers = withoutDeadLetterHeaders(nil)
-		for k, v := range msg.Headers {
-			out.Headers[k] = v
+		out.Headers = maps.Clone(msg.Headers)
+		if out.Headers == nil {
+			out.Headers = make(map[string]string, 1)
 		}
 		out.Headers[headerReplayPass] = r.run
 	} else {
@@ -263,7 +264,11 @@ func (r *replayer) HandleMessage(ctx context.Context, msg courier.Message) error
 	default:
 		r.res.Replayed++
 	}
+	done := r.opts.Limit > 0 && r.res.Replayed >= r.opts.Limit
 	r.mu.Unlock()
+	if done {
+		r.halt()
+	}
 	return nil
 }
 
