@@ -28,8 +28,9 @@ type ReplayOptions struct {
 	// with NewConsumer, or run Replay once, when the dead-letter topic is set up.
 	Group string
 	// Filter selects the dead letters to replay; nil selects all. The others are kept: they
-	// are sent again to the dead-letter topic (so they are there for a later replay, after
-	// the ones still waiting) and then acknowledged.
+	// are sent again to the dead-letter topic, marked by this run so that it does not handle
+	// them twice, and then acknowledged; a later replay finds them there. On brokers where a
+	// topic is a log other groups read (Kafka, Redis, memory), those groups see the copies.
 	Filter func(msg courier.Message, info Info) bool
 	// Limit stops the replay once this many messages were sent back; 0 means no limit.
 	Limit int
@@ -71,13 +72,15 @@ type ReplayResult struct {
 var errStop = errors.New("dlq: replay stopping")
 
 // Replay moves the dead letters of dlqTopic back to their original topics (see ReplayOptions
-// for which, and when it stops) and says how many it moved. It stops, with the messages not
-// yet handled left in the dead-letter topic, when:
+// for which) and says how many it moved. It stops, with the messages not yet handled left in
+// the dead-letter topic, when:
 //   - Limit messages were replayed;
-//   - no dead letter arrived for IdleTimeout (the topic is drained);
-//   - it meets a dead letter it kept itself in this run: every older one has been seen;
+//   - no dead letter arrived for IdleTimeout, not counting those it kept itself in this run
+//     (they come back at the end of the topic): the topic is drained;
 //   - sending one back failed (the error is returned, the dead letter stays);
 //   - ctx ends (ctx's error is returned).
+//
+// It reads the topic one message at a time, so the dead letters of a key go back in order.
 func Replay(ctx context.Context, b courier.Broker, dlqTopic string, opts ReplayOptions) (ReplayResult, error) {
 	if err := opts.Validate(); err != nil {
 		return ReplayResult{}, err
@@ -102,8 +105,7 @@ func Replay(ctx context.Context, b courier.Broker, dlqTopic string, opts ReplayO
 		}
 		defer p.Close()
 	}
-	// One message at a time: the order of the dead letters is kept, and "a message this run
-	// kept came back" means every one before it was handled.
+	// One message at a time: dead letters go back in the order they were read.
 	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: opts.Group, Topics: []string{dlqTopic},
 		Concurrency: 1, StartFrom: courier.StartOldest, Logger: opts.Logger})
 	if err != nil {
@@ -144,6 +146,9 @@ wait:
 	cancel()
 	if done != nil {
 		consumeErr = <-done
+		if errors.Is(consumeErr, courier.ErrClosed) { // we closed it before Consume began
+			consumeErr = nil
+		}
 	}
 	res, sendErr := r.result()
 	opts.Logger.Info("dlq: replay finished", "dead_letter_topic", dlqTopic, "group", opts.Group,
@@ -151,10 +156,10 @@ wait:
 	switch {
 	case sendErr != nil:
 		return res, sendErr
-	case consumeErr != nil:
-		return res, fmt.Errorf("dlq: replay of %q: %w", dlqTopic, consumeErr)
 	case ctx.Err() != nil:
 		return res, ctx.Err()
+	case consumeErr != nil:
+		return res, fmt.Errorf("dlq: replay of %q: %w", dlqTopic, consumeErr)
 	case closeErr != nil:
 		return res, fmt.Errorf("dlq: replay of %q: closing consumer: %w", dlqTopic, closeErr)
 	}
@@ -186,6 +191,13 @@ func (r *replayer) halt() {
 	r.stopOnce.Do(func() { close(r.stop) })
 }
 
+func (r *replayer) active() {
+	select {
+	case r.activity <- struct{}{}:
+	default:
+	}
+}
+
 func (r *replayer) busy() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -199,10 +211,14 @@ func (r *replayer) result() (ReplayResult, error) {
 }
 
 func (r *replayer) HandleMessage(ctx context.Context, msg courier.Message) error {
+	if msg.Headers[headerReplayPass] == r.run {
+		// Kept earlier in this run: leave it for the next one. It does not count as activity,
+		// so a topic holding only such messages is idle, hence drained.
+		return errStop
+	}
 	r.mu.Lock()
-	if r.halted || (r.opts.Limit > 0 && r.res.Replayed >= r.opts.Limit) {
+	if r.halted {
 		r.mu.Unlock()
-		r.halt()
 		return errStop
 	}
 	r.handling = true
@@ -211,20 +227,10 @@ func (r *replayer) HandleMessage(ctx context.Context, msg courier.Message) error
 		r.mu.Lock()
 		r.handling = false
 		r.mu.Unlock()
-		select {
-		case r.activity <- struct{}{}:
-		default:
-		}
+		r.active()
 	}()
-	select {
-	case r.activity <- struct{}{}:
-	default:
-	}
+	r.active()
 
-	if msg.Headers[headerReplayPass] == r.run { // kept earlier in this run: the backlog is done
-		r.halt()
-		return errStop
-	}
 	info, perr := ParseInfo(msg)
 	keep, invalid := false, false
 	switch {
