@@ -271,7 +271,9 @@ func TestParseInfoNeverPanics(t *testing.T) {
 		{"bad times", map[string]string{HeaderOriginalTopic: "t", HeaderFirstFailure: "yesterday", HeaderLastFailure: ""},
 			[]string{HeaderFirstFailure, HeaderLastFailure}, func(i Info) bool { return i.FirstFailure.IsZero() }},
 		{"padded but fine", map[string]string{HeaderOriginalTopic: "t", HeaderAttempts: " 4 ", HeaderLastFailure: "2026-11-26T10:00:00.5Z"},
-			nil, func(i Info) bool { return i.Attempts == 4 && i.LastFailure.Equal(time.Date(2026, 11, 26, 10, 0, 0, 5e8, time.UTC)) }},
+			nil, func(i Info) bool {
+				return i.Attempts == 4 && i.LastFailure.Equal(time.Date(2026, 11, 26, 10, 0, 0, 5e8, time.UTC))
+			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			info, err := ParseInfo(courier.Message{ID: "id", Topic: "dead", Headers: c.headers})
