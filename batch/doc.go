@@ -9,7 +9,11 @@
 // message, so a broker error reaches the caller that sent the message, and nothing is dropped
 // silently. Because Send waits, one goroutine sending in a loop gets no batching (each of its
 // messages waits out the linger alone): batching pays off with many concurrent senders, which
-// is how servers send (one Send per request).
+// is how servers send (one Send per request). For the same reason, keep MaxMessages at or
+// below the number of concurrent senders, or Linger short: once every sender waits in a
+// batch, nothing else can fill it, and it waits out the linger. Batching pays where a send
+// costs a network round trip (see the benchmarks in package integration); on the in-process
+// memory broker, whose Send costs about a microsecond, it only adds overhead.
 //
 // At most Config.MaxPending messages are accepted and not yet settled; beyond that Send blocks
 // until there is room or its context ends (backpressure). A Send whose context ends while its

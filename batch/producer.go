@@ -231,6 +231,14 @@ func (p *Producer) Stats() Stats {
 	return s
 }
 
+// Pending returns the number of messages accepted by Send and not yet settled: waiting in a
+// batch or being sent.
+func (p *Producer) Pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.unsettled
+}
+
 // seal moves the current batch to the ready queue; p.mu is held.
 func (p *Producer) seal(t Trigger) {
 	p.cur.trigger = t

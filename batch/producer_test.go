@@ -119,12 +119,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (p *Producer) unsettledNow() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.unsettled
-}
-
 func topicLen(t *testing.T, b *memory.Broker, topic string) int {
 	t.Helper()
 	s, ok := b.TopicStats(topic)
@@ -166,7 +160,7 @@ func TestFlushByBytes(t *testing.T) {
 	defer cancel()
 	first := make(chan map[string]error)
 	go func() { first <- sendAll(ctx, p, "t", "a", "b") }()
-	waitFor(t, "two messages pending", func() bool { return p.unsettledNow() == 2 })
+	waitFor(t, "two messages pending", func() bool { return p.Pending() == 2 })
 	third := make(chan error)
 	go func() { third <- p.Send(ctx, courier.Message{Topic: "t", Value: []byte("c")}) }()
 	noErrors(t, <-first)
@@ -176,7 +170,7 @@ func TestFlushByBytes(t *testing.T) {
 	if s := p.Stats(); s.ByTrigger[TriggerBytes] != 1 {
 		t.Fatalf("stats = %+v, want one bytes-triggered batch", s)
 	}
-	waitFor(t, "third message pending", func() bool { return p.unsettledNow() == 1 })
+	waitFor(t, "third message pending", func() bool { return p.Pending() == 1 })
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -259,7 +253,7 @@ func TestInvalidMessageFailsAtOnce(t *testing.T) {
 	if !errors.Is(err, courier.ErrInvalidMessage) {
 		t.Fatalf("got %v, want ErrInvalidMessage", err)
 	}
-	if p.unsettledNow() != 0 {
+	if p.Pending() != 0 {
 		t.Fatal("an invalid message was queued")
 	}
 }
@@ -276,7 +270,7 @@ func TestBackpressure(t *testing.T) {
 	go func() { results <- p.Send(ctx, courier.Message{Topic: "t", Value: []byte("a")}) }()
 	<-r.entered // "a" is being sent and held at the gate
 	go func() { results <- p.Send(ctx, courier.Message{Topic: "t", Value: []byte("b")}) }()
-	waitFor(t, "b queued", func() bool { return p.unsettledNow() == 2 })
+	waitFor(t, "b queued", func() bool { return p.Pending() == 2 })
 
 	// The bound is reached: a Send with a short deadline gives up without sending.
 	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
@@ -309,14 +303,14 @@ func TestCancelWhileQueuedIsNeverSent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- p.Send(ctx, courier.Message{Topic: "t", Value: []byte("gone")}) }()
-	waitFor(t, "message queued", func() bool { return p.unsettledNow() == 1 })
+	waitFor(t, "message queued", func() bool { return p.Pending() == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) || errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("got %v, want context.Canceled (not sent)", err)
 	}
 	ok := make(chan error)
 	go func() { ok <- p.Send(context.Background(), courier.Message{Topic: "t", Value: []byte("kept")}) }()
-	waitFor(t, "second message queued", func() bool { return p.unsettledNow() == 1 })
+	waitFor(t, "second message queued", func() bool { return p.Pending() == 1 })
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +355,7 @@ func TestClose(t *testing.T) {
 	defer cancel()
 	res := make(chan map[string]error)
 	go func() { res <- sendAll(ctx, p, "t", "a", "b", "c") }()
-	waitFor(t, "three pending", func() bool { return p.unsettledNow() == 3 })
+	waitFor(t, "three pending", func() bool { return p.Pending() == 3 })
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -390,7 +384,7 @@ func TestCloseReportsFlushFailure(t *testing.T) {
 	p := newProducer(t, r, Config{MaxMessages: 100, Linger: time.Hour})
 	done := make(chan error)
 	go func() { done <- p.Send(context.Background(), courier.Message{Topic: "t", Value: []byte("a")}) }()
-	waitFor(t, "message pending", func() bool { return p.unsettledNow() == 1 })
+	waitFor(t, "message pending", func() bool { return p.Pending() == 1 })
 	if err := p.Close(); !errors.Is(err, boom) {
 		t.Fatalf("Close: %v, want the flush failure", err)
 	}
