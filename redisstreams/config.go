@@ -1,0 +1,203 @@
+package redisstreams
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/courier-go/courier"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of Config, used where a field is left zero.
+const (
+	// DefaultMaxMessageBytes bounds courier.Message.Size. Redis itself accepts bulk strings of
+	// up to 512 MiB (proto-max-bulk-len), but a stream entry that large stalls the server and
+	// every consumer that reads it; 16 MiB matches the other courier brokers.
+	DefaultMaxMessageBytes = 16 << 20
+	// DefaultReadCount is how many entries one XREADGROUP asks for, per stream.
+	DefaultReadCount = 256
+	// DefaultBlock is the longest one XREADGROUP waits for new entries. It bounds how long
+	// Close and the end of Consume's context wait for the read in progress.
+	DefaultBlock = 500 * time.Millisecond
+	// DefaultClaimIdle is how long an entry must have been idle in another consumer's
+	// pending list before a live consumer of the group takes it over with XAUTOCLAIM.
+	DefaultClaimIdle = 30 * time.Second
+	// DefaultClaimInterval is how often a consumer looks for entries to take over.
+	DefaultClaimInterval = 2 * time.Second
+	// DefaultSendRetryTimeout bounds how long Send keeps retrying while Redis is unreachable
+	// when the caller's context has no earlier deadline.
+	DefaultSendRetryTimeout = 10 * time.Second
+)
+
+// Config is the adapter's own configuration. The zero Config is ready to use.
+type Config struct {
+	// Prefix is put before every topic to make its stream key ("orders" with Prefix "app:" is
+	// the stream "app:orders"). Delivered messages carry the topic without it.
+	Prefix string
+	// MaxMessageBytes is the largest courier.Message.Size that Send accepts; 0 means
+	// DefaultMaxMessageBytes. Larger messages fail with courier.ErrMessageTooLarge.
+	MaxMessageBytes int
+	// TrimMaxLen, when > 0, trims each stream on every XADD to about this many entries
+	// (MAXLEN ~). TrimMaxAge, when > 0, trims entries older than it (MINID ~). At most one of
+	// them may be set. Trimming deletes entries whether or not every group has read or acknowledged
+	// them: a group that lags by more than the bound LOSES those messages (a pending entry that was
+	// trimmed is dropped from the pending list when it is claimed). Leave both zero to keep every
+	// entry until the stream is trimmed by other means.
+	TrimMaxLen int64
+	TrimMaxAge time.Duration
+	// SendRetryTimeout bounds how long Send and SendBatch retry while Redis is unreachable or
+	// loading its data, when the caller's context has no earlier deadline; 0 means
+	// DefaultSendRetryTimeout. A retried XADD may have reached Redis the first time: a
+	// message can then be stored twice (at-least-once), with the same ID.
+	SendRetryTimeout time.Duration
+
+	// ReadCount is the COUNT of each XREADGROUP (per stream); 0 means DefaultReadCount.
+	ReadCount int
+	// Block is the BLOCK of each XREADGROUP; 0 means DefaultBlock. Close waits for at most
+	// about this long for the read in progress.
+	Block time.Duration
+	// ClaimIdle is the idle time after which an entry pending with another consumer is
+	// taken over; 0 means DefaultClaimIdle. A live consumer keeps the entries it is working on
+	// (handling or waiting to retry) from going idle by re-claiming them every
+	// min(ClaimInterval, ClaimIdle/3), so a long handler is not taken over while it runs.
+	ClaimIdle time.Duration
+	// ClaimInterval is how often a consumer runs XAUTOCLAIM; 0 means DefaultClaimInterval.
+	ClaimInterval time.Duration
+	// ConsumerName names this process's consumers in their groups; each consumer adds a
+	// unique suffix. Empty means the host name and process ID.
+	ConsumerName string
+
+	// Logger receives the adapter's logs (never payloads); nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate says what is wrong with c, wrapping courier.ErrInvalidConfig.
+func (c Config) Validate() error {
+	var problems []string
+	neg := func(name string, v int64) {
+		if v < 0 {
+			problems = append(problems, fmt.Sprintf("negative %s %d", name, v))
+		}
+	}
+	neg("MaxMessageBytes", int64(c.MaxMessageBytes))
+	neg("TrimMaxLen", c.TrimMaxLen)
+	neg("TrimMaxAge", int64(c.TrimMaxAge))
+	neg("SendRetryTimeout", int64(c.SendRetryTimeout))
+	neg("ReadCount", int64(c.ReadCount))
+	neg("Block", int64(c.Block))
+	neg("ClaimIdle", int64(c.ClaimIdle))
+	neg("ClaimInterval", int64(c.ClaimInterval))
+	if c.TrimMaxLen > 0 && c.TrimMaxAge > 0 {
+		problems = append(problems, "TrimMaxLen and TrimMaxAge are both set; XADD trims by one of them")
+	}
+	if c.Block > 0 && c.Block < time.Millisecond {
+		problems = append(problems, fmt.Sprintf("Block %v is below Redis's 1ms resolution", c.Block))
+	}
+	if c.ClaimIdle > 0 && c.ClaimIdle < 3*time.Millisecond {
+		problems = append(problems, fmt.Sprintf("ClaimIdle %v is too short to keep live entries from being claimed", c.ClaimIdle))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: redis: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.SendRetryTimeout == 0 {
+		c.SendRetryTimeout = DefaultSendRetryTimeout
+	}
+	if c.ReadCount == 0 {
+		c.ReadCount = DefaultReadCount
+	}
+	if c.Block == 0 {
+		c.Block = DefaultBlock
+	}
+	if c.ClaimIdle == 0 {
+		c.ClaimIdle = DefaultClaimIdle
+	}
+	if c.ClaimInterval == 0 {
+		c.ClaimInterval = DefaultClaimInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// URL query parameters that set Config fields. Every other parameter goes to go-redis's
+// redis.ParseURL, which knows the connection settings (pool_size, dial_timeout, read_timeout,
+// client_name, protocol, skip_verify...) and rejects what it does not know.
+var configParams = map[string]func(c *Config, v string) error{
+	"prefix":             func(c *Config, v string) error { c.Prefix = v; return nil },
+	"consumer_name":      func(c *Config, v string) error { c.ConsumerName = v; return nil },
+	"max_message_bytes":  intParam(func(c *Config, n int64) { c.MaxMessageBytes = int(n) }),
+	"trim_max_len":       intParam(func(c *Config, n int64) { c.TrimMaxLen = n }),
+	"read_count":         intParam(func(c *Config, n int64) { c.ReadCount = int(n) }),
+	"trim_max_age":       durationParam(func(c *Config, d time.Duration) { c.TrimMaxAge = d }),
+	"send_retry_timeout": durationParam(func(c *Config, d time.Duration) { c.SendRetryTimeout = d }),
+	"block":              durationParam(func(c *Config, d time.Duration) { c.Block = d }),
+	"claim_idle":         durationParam(func(c *Config, d time.Duration) { c.ClaimIdle = d }),
+	"claim_interval":     durationParam(func(c *Config, d time.Duration) { c.ClaimInterval = d }),
+}
+
+func intParam(set func(*Config, int64)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		set(c, n)
+		return nil
+	}
+}
+
+func durationParam(set func(*Config, time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 500ms or 30s", v)
+		}
+		set(c, d)
+		return nil
+	}
+}
+
+// ParseURL reads a redis:// or rediss:// URL: go-redis's redis.ParseURL takes the address,
+// user, password, database number, TLS (rediss) and its connection parameters, and the
+// parameters prefix, consumer_name, max_message_bytes, trim_max_len, trim_max_age,
+// send_retry_timeout, read_count, block, claim_idle and claim_interval set the Config.
+// An unknown parameter is an error.
+func ParseURL(rawURL string) (*redis.Options, Config, error) {
+	var cfg Config
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, cfg, fmt.Errorf("%w: redis: malformed URL: %w", courier.ErrInvalidConfig, err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, cfg, fmt.Errorf("%w: redis: URL scheme is %q, want redis or rediss", courier.ErrInvalidConfig, u.Scheme)
+	}
+	q := u.Query()
+	for name, set := range configParams {
+		vs, ok := q[name]
+		if !ok {
+			continue
+		}
+		if err := set(&cfg, vs[len(vs)-1]); err != nil {
+			return nil, cfg, fmt.Errorf("%w: redis: URL parameter %s: %w", courier.ErrInvalidConfig, name, err)
+		}
+		q.Del(name)
+	}
+	u.RawQuery = q.Encode()
+	opts, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, cfg, fmt.Errorf("%w: redis: URL %q: %w", courier.ErrInvalidConfig, u.Redacted(), err)
+	}
+	return opts, cfg, cfg.Validate()
+}

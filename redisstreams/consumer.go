@@ -1,0 +1,126 @@
+package redisstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/courier-go/courier"
+	"github.com/redis/go-redis/v9"
+)
+
+// stream is one topic a consumer reads.
+type stream struct {
+	topic string
+	key   string
+}
+
+// consumer is one member of a Redis consumer group, on one or more streams.
+type consumer struct {
+	b       *Broker
+	cfg     courier.ConsumerConfig
+	name    string // this consumer's name in the group; unique
+	streams []*stream
+	byKey   map[string]int // stream key -> index in streams
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	consuming bool
+	closed    bool
+	stop      context.CancelFunc // ends the running Consume
+	stopped   chan struct{}      // closed when the running Consume has returned
+}
+
+func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {
+	c := &consumer{
+		b: b, cfg: cfg, name: name,
+		byKey: make(map[string]int, len(cfg.Topics)),
+		log:   b.log.With("group", cfg.Group, "consumer", name),
+	}
+	for i, t := range cfg.Topics {
+		s := &stream{topic: t, key: b.streamKey(t)}
+		c.streams = append(c.streams, s)
+		c.byKey[s.key] = i
+	}
+	return c
+}
+
+// ensureGroup creates the group on s (and s) if missing.
+func (c *consumer) ensureGroup(ctx context.Context, s *stream) error {
+	start := "0"
+	if c.cfg.StartFrom == courier.StartNewest {
+		start = "$"
+	}
+	err := c.b.client.XGroupCreateMkStream(ctx, s.key, c.cfg.Group, start).Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return c.errorf(s, "create group: %w", err)
+	}
+	return nil
+}
+
+// errorf wraps err with the broker, topic and group it concerns.
+func (c *consumer) errorf(s *stream, format string, args ...any) error {
+	return fmt.Errorf("redis: %s: topic %q, group %q: %w", c.b.addr, s.topic, c.cfg.Group, fmt.Errorf(format, args...))
+}
+
+// Consume delivers the group's messages to h until ctx ends or Close is called, then returns
+// nil. It returns an error when it cannot go on: its client was closed, or a stream key
+// holds something other than a stream.
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+	if h == nil {
+		return fmt.Errorf("%w: redis: Consume needs a handler", courier.ErrInvalidConfig)
+	}
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return courier.ErrClosed
+	case c.consuming:
+		c.mu.Unlock()
+		return errors.New("redis: Consume is already running on this consumer")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.consuming = true
+	c.stop = cancel
+	stopped := make(chan struct{})
+	c.stopped = stopped
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.consuming, c.stop, c.stopped = false, nil, nil
+		c.mu.Unlock()
+		close(stopped)
+	}()
+	return newRun(ctx, c, h).consume(ctx)
+}
+
+// Close stops Consume and waits for it to drain (bounded by DrainTimeout). Idempotent.
+func (c *consumer) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	stopped := c.stopped
+	if c.stop != nil {
+		c.stop()
+	}
+	c.mu.Unlock()
+	if stopped != nil {
+		<-stopped
+	}
+	c.b.forgetConsumer(c)
+	return nil
+}
+
+// isNoGroup reports an error for a group or stream that does not exist (any more): the
+// stream was deleted, or Redis restarted without persistence.
+func isNoGroup(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP")
+}

@@ -1,0 +1,76 @@
+// Package redisstreams is courier's adapter for Redis Streams, on github.com/redis/go-redis/v9.
+//
+// Import it for its side effect to open brokers by URL:
+//
+//	import _ "github.com/courier-go/courier/redisstreams"
+//	b, err := courier.Open(ctx, "redis://:password@host:6379/0?prefix=app:")
+//
+// or call Open with a URL, or New with a client of your own (*redis.Client, a cluster or
+// sentinel client), which the Broker never closes. ParseURL lists the URL parameters.
+//
+// # Mapping
+//
+// A topic is a stream key (Config.Prefix + topic). A consumer group is a Redis consumer
+// group, created with XGROUP CREATE ... MKSTREAM by NewConsumer when missing, at the start of
+// the stream (courier.StartOldest, so a new group replays what the stream holds) or after its
+// end (courier.StartNewest). Each consumer has a name of its own in the group.
+//
+// Send is one XADD; SendBatch is one pipeline of XADDs. Both return once Redis has the entry:
+// how durably depends on the server's persistence (appendonly yes with appendfsync always makes
+// an acknowledged Send survive a crash of Redis). While Redis is unreachable they retry with
+// backoff, up to the context's deadline or Config.SendRetryTimeout.
+//
+// # Entry layout
+//
+// Each message is one stream entry whose fields a person can read with redis-cli
+// (XRANGE key - +):
+//
+//	id        the message ID (courier.Message.ID)
+//	ts        the message Timestamp, as decimal Unix nanoseconds
+//	key       the message Key; absent when the Key is empty
+//	h:<name>  one field per header <name>, holding its value
+//	v         the Value, byte for byte; ABSENT when the Value is nil, present and empty
+//	          when the Value is empty
+//
+// The entry ID Redis assigns (ms-seq) is not the message ID: a message sent twice (a retried
+// XADD) has two entries with the same "id" field. Entries without the id and ts fields were
+// not written by courier; a consumer logs them and leaves them pending, where XPENDING shows them.
+//
+// # Consuming
+//
+// Consume reads with XREADGROUP (Config.ReadCount entries per stream, blocking at most
+// Config.Block, which also bounds how long Close waits for the read in progress) and feeds the
+// shared dispatch engine: handler concurrency, per-key order and in-place retries. A handler
+// returning nil acknowledges its entry with XACK, sent in batches. A handler error leaves the
+// entry pending; after the backoff the consumer re-claims it (XCLAIM, which raises its delivery
+// count) and handles it again with Attempt set to Redis's delivery count of the entry.
+//
+// Entries left pending by a consumer that died are taken over by the live consumers of the
+// group with XAUTOCLAIM once they have been idle for Config.ClaimIdle (their Attempt is then
+// the delivery count, at least 2). A live consumer keeps the entries it is still handling or
+// waiting to retry from going idle, so long handlers are not taken over. A consumer that
+// closes hands its unfinished entries back at once (it makes them idle), so the group's other
+// consumers take them on their next claim pass, every Config.ClaimInterval.
+//
+// # Ordering
+//
+// Messages of one key reach the handler in stream order, one at a time, within one consumer.
+// Redis hands the entries of a stream to the consumers of a group in turn, whatever their
+// key, so when a group has several consumers, two messages of one key may be handled by two
+// consumers at once; and entries taken over from a dead consumer are handled after newer ones
+// of their key that the taker had already received. Run one consumer per group where per-key
+// order matters, with Concurrency for parallelism.
+//
+// # Redis Cluster
+//
+// Every command touches one stream key at a time, except the XREADGROUP of a consumer with
+// several topics, which reads their streams together: on Redis Cluster those stream keys must
+// share a hash slot (put a {tag} in Config.Prefix or in the topic names).
+//
+// # Trimming
+//
+// Streams grow until trimmed. Config.TrimMaxLen (MAXLEN ~) or Config.TrimMaxAge (MINID ~)
+// trims on every XADD, approximately (whole macro nodes, cheaply). Trimming ignores the
+// groups: entries a group has not read or not acknowledged yet are deleted all the same, and
+// those messages are lost to that group. Size the bound for the longest lag you accept.
+package redisstreams
