@@ -1,5 +1,3 @@
-//go:build integration_redis
-
 package integration
 
 import (
