@@ -49,9 +49,7 @@ func TestExhaustionDeadLetters(t *testing.T) {
 	start := time.Now()
 	c := consume(t, b, courier.ConsumerConfig{Group: "billing", Topics: []string{"orders"}}, courier.Chain(h, dl, retry))
 
-	dead := newCollector(nil)
-	consume(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{"orders.billing.dlq"}}, dead)
-	letter := dead.wait(t, 1)[0]
+	letter, info := firstDeadLetter(t, b, "orders.billing.dlq")
 	c.stop(t)
 	if got := attempts(h.all()); !slices.Equal(got, []int{1, 2, 3}) {
 		t.Fatalf("handler attempts = %v, want [1 2 3]", got)
@@ -62,10 +60,6 @@ func TestExhaustionDeadLetters(t *testing.T) {
 	orig := h.all()[0]
 	if letter.ID != orig.ID || letter.Key != sent.Key || string(letter.Value) != string(sent.Value) || !letter.Timestamp.Equal(orig.Timestamp) {
 		t.Fatalf("dead letter %+v does not carry the original %+v", letter, orig)
-	}
-	info, err := ParseInfo(letter)
-	if err != nil {
-		t.Fatalf("ParseInfo: %v", err)
 	}
 	if info.OriginalTopic != "orders" || info.OriginalKey != "customer-7" || info.Group != "billing" ||
 		info.Reason != ReasonExhausted || info.Attempts != 3 || info.FirstFailureAttempt != 1 || info.ReplayCount != 0 {
@@ -89,13 +83,8 @@ func TestPermanentSkipsRetries(t *testing.T) {
 	retry := must(t)(Retry(RetryConfig{MaxAttempts: 5, Backoff: fast}))
 	dl := must(t)(DeadLetter(producer(t, b), DeadLetterConfig{Group: "g", Topic: "poison"}))
 	c := consume(t, b, courier.ConsumerConfig{Group: "g", Topics: []string{"orders"}}, courier.Chain(h, dl, retry))
-	dead := newCollector(nil)
-	consume(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{"poison"}}, dead)
-	info, err := ParseInfo(dead.wait(t, 1)[0])
+	_, info := firstDeadLetter(t, b, "poison")
 	c.stop(t)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if n := len(h.all()); n != 1 {
 		t.Fatalf("handler called %d times, want 1", n)
 	}
@@ -117,13 +106,8 @@ func TestFailedDeadLetterPublishRedelivers(t *testing.T) {
 	// Each delivery is the last attempt Retry allows; the first two dead-letter publishes fail,
 	// so the message must come back twice before it lands in the dead-letter topic.
 	c := consume(t, b, courier.ConsumerConfig{Group: "g", Topics: []string{"orders"}}, courier.Chain(h, dl, retry))
-	dead := newCollector(nil)
-	consume(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{DefaultTopic("orders", "g")}}, dead)
-	info, err := ParseInfo(dead.wait(t, 1)[0])
+	_, info := firstDeadLetter(t, b, DefaultTopic("orders", "g"))
 	c.stop(t)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if got := attempts(h.all()); !slices.Equal(got, []int{1, 2, 3}) {
 		t.Fatalf("handler attempts = %v, want [1 2 3]: the message must come back after each failed publish", got)
 	}
@@ -150,12 +134,7 @@ func TestAttemptsCountAcrossRedeliveries(t *testing.T) {
 
 	quick := must(t)(Retry(RetryConfig{MaxAttempts: 3, Backoff: fast}))
 	consume(t, b, courier.ConsumerConfig{Group: "g", Topics: []string{"orders"}}, courier.Chain(h, dl, quick))
-	dead := newCollector(nil)
-	consume(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{DefaultTopic("orders", "g")}}, dead)
-	info, err := ParseInfo(dead.wait(t, 1)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, info := firstDeadLetter(t, b, DefaultTopic("orders", "g"))
 	if got := attempts(h.all()); !slices.Equal(got, []int{1, 2, 3}) {
 		t.Fatalf("handler attempts = %v, want [1 2 3] across two consumers", got)
 	}
@@ -211,13 +190,8 @@ func TestDeadLetterAloneCountsDeliveries(t *testing.T) {
 	h := newCollector(func(courier.Message) error { return errors.New("always") })
 	dl := must(t)(DeadLetter(producer(t, b), DeadLetterConfig{Group: "g", MaxAttempts: 2}))
 	c := consume(t, b, courier.ConsumerConfig{Group: "g", Topics: []string{"orders"}}, dl(h))
-	dead := newCollector(nil)
-	consume(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{DefaultTopic("orders", "g")}}, dead)
-	info, err := ParseInfo(dead.wait(t, 1)[0])
+	_, info := firstDeadLetter(t, b, DefaultTopic("orders", "g"))
 	c.stop(t)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if got := attempts(h.all()); !slices.Equal(got, []int{1, 2}) || info.Attempts != 2 || info.Reason != ReasonExhausted {
 		t.Fatalf("attempts %v, info %+v", got, info)
 	}

@@ -198,3 +198,16 @@ func settledAll(t *testing.T, b *memory.Broker, topic, group string) bool {
 	g := s.Groups[group]
 	return g.Redeliver == 0 && g.Next == s.Next
 }
+
+// firstDeadLetter waits for the first message on the dead-letter topic and reads its headers.
+func firstDeadLetter(t *testing.T, b courier.Broker, topic string) (courier.Message, Info) {
+	t.Helper()
+	dead := newCollector(nil)
+	consume(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{topic}}, dead)
+	letter := dead.wait(t, 1)[0]
+	info, err := ParseInfo(letter)
+	if err != nil {
+		t.Fatalf("ParseInfo: %v", err)
+	}
+	return letter, info
+}

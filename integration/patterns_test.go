@@ -36,6 +36,15 @@ func checkSettled(t *testing.T, b courier.Broker, topic, group string) {
 	}
 }
 
+// watchDeadLetters consumes the dead letters of group's messages from topic; started before
+// them, so that it gets them on brokers where a group only gets what is sent after it exists.
+func watchDeadLetters(t *testing.T, b courier.Broker, topic, group string) *deliveries {
+	t.Helper()
+	dead := newDeliveries(nil)
+	run(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{dlq.DefaultTopic(topic, group)}}, dead)
+	return dead
+}
+
 func TestRetryThenSuccess(t *testing.T) {
 	onEach(t, func(t *testing.T, b courier.Broker) {
 		topic, group := name("orders"), name("g")
@@ -66,8 +75,7 @@ func TestExhaustionDeadLetters(t *testing.T) {
 		h := newDeliveries(func(courier.Message) error { return errors.New("payment declined") })
 		retry := ok[courier.Middleware](t)(dlq.Retry(dlq.RetryConfig{MaxAttempts: 3, Backoff: fast}))
 		dl := ok[courier.Middleware](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
-		dead := newDeliveries(nil)
-		run(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{dlq.DefaultTopic(topic, group)}}, dead)
+		dead := watchDeadLetters(t, b, topic, group)
 		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, courier.Chain(h, dl, retry))
 		sent := courier.Message{Topic: topic, Key: "customer-9", Value: []byte("o1"), Headers: map[string]string{"trace": "t1"}}
 		start := time.Now()
@@ -104,8 +112,7 @@ func TestPermanentSkipsRetries(t *testing.T) {
 		calls := newDeliveries(func(courier.Message) error { return dlq.Permanent(errors.New("bad json")) })
 		retry := ok[courier.Middleware](t)(dlq.Retry(dlq.RetryConfig{MaxAttempts: 5, Backoff: fast}))
 		dl := ok[courier.Middleware](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
-		dead := newDeliveries(nil)
-		run(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{dlq.DefaultTopic(topic, group)}}, dead)
+		dead := watchDeadLetters(t, b, topic, group)
 		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, courier.Chain(calls, dl, retry))
 		send(t, p, courier.Message{Topic: topic, Value: []byte("{")})
 		info, err := dlq.ParseInfo(dead.next(t, 1)[0])
@@ -148,8 +155,7 @@ func TestFailedDeadLetterPublishComesBack(t *testing.T) {
 		h := newDeliveries(func(courier.Message) error { return errors.New("always") })
 		retry := ok[courier.Middleware](t)(dlq.Retry(dlq.RetryConfig{MaxAttempts: 1, Backoff: fast}))
 		dl := ok[courier.Middleware](t)(dlq.DeadLetter(&flaky{Producer: p, n: 2}, dlq.DeadLetterConfig{Group: group}))
-		dead := newDeliveries(nil)
-		run(t, b, courier.ConsumerConfig{Group: "ops", Topics: []string{dlq.DefaultTopic(topic, group)}}, dead)
+		dead := watchDeadLetters(t, b, topic, group)
 		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, courier.Chain(h, dl, retry))
 		send(t, p, courier.Message{Topic: topic, Value: []byte("x")})
 		info, err := dlq.ParseInfo(dead.next(t, 1)[0])
