@@ -388,3 +388,43 @@ func TestBatchHandlerPartialFailure(t *testing.T) {
 		checkSettled(t, b, topic, group)
 	})
 }
+
+// TestReplayFilterAndLimit replays from one dead-letter topic in two runs: the first selects
+// the dead letters of one topic, the second takes one more with a limit. Every message reaches
+// its topic once, and the kept one is still there for the second run.
+func TestReplayFilterAndLimit(t *testing.T) {
+	onEach(t, func(t *testing.T, b courier.Broker) {
+		deadTopic, a, c := name("dead"), name("a"), name("c")
+		replayGroup := name("replay")
+		p := newProducer(t, b)
+		letter := func(orig, v string) courier.Message {
+			return courier.Message{Topic: deadTopic, Key: v, Value: []byte(v),
+				Headers: map[string]string{dlq.HeaderOriginalTopic: orig, dlq.HeaderReplayCount: "oops"}}
+		}
+		got := newDeliveries(nil)
+		run(t, b, courier.ConsumerConfig{Group: name("check"), Topics: []string{a, c}}, got)
+		send(t, p, letter(a, "a1"), letter(c, "c1"), letter(a, "a2"), letter(a, "a3"))
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		onlyA := func(_ courier.Message, info dlq.Info) bool { return info.OriginalTopic == a }
+		res, err := dlq.Replay(ctx, b, deadTopic, dlq.ReplayOptions{Group: replayGroup, Filter: onlyA, Limit: 2, IdleTimeout: time.Minute})
+		if err != nil || res.Replayed != 2 || res.Kept != 1 {
+			t.Fatalf("first run: %+v, %v; want 2 replayed (the limit), 1 kept", res, err)
+		}
+		res, err = dlq.Replay(ctx, b, deadTopic, dlq.ReplayOptions{Group: replayGroup, IdleTimeout: 500 * time.Millisecond})
+		if err != nil || res.Replayed != 2 {
+			t.Fatalf("second run: %+v, %v; want a3 and the kept c1", res, err)
+		}
+		var values []string
+		for _, m := range got.next(t, 4) {
+			values = append(values, string(m.Value))
+			if m.Headers[dlq.HeaderReplayCount] != "1" || len(m.Headers) != 1 {
+				t.Errorf("%s: headers %v, want only the replay count", m.Value, m.Headers)
+			}
+		}
+		slices.Sort(values)
+		if !slices.Equal(values, []string{"a1", "a2", "a3", "c1"}) {
+			t.Fatalf("replayed %v, want a1 a2 a3 c1 once each", values)
+		}
+	})
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/dlq"
 	_ "github.com/courier-go/courier/memory"
+	_ "github.com/courier-go/courier/redisstreams"
 )
 
 func main() {

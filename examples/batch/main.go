@@ -1,7 +1,7 @@
 // Command batch shows both sides of package batch: 200 concurrent senders share batches
 // through a batch.Producer, and a consumer hands the messages to a BatchHandler 20 at a time.
 //
-//	go run ./examples/batch [-url memory://]
+//	go run ./examples/batch [-url memory://]   (or -url redis://127.0.0.1:6379/0)
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/batch"
 	_ "github.com/courier-go/courier/memory"
+	_ "github.com/courier-go/courier/redisstreams"
 )
 
 const total = 200

@@ -2,7 +2,7 @@
 // a poison message is dead-lettered at once, and once the bug is "fixed" it is replayed and
 // handled.
 //
-//	go run ./examples/dlq [-url memory://]
+//	go run ./examples/dlq [-url memory://]   (or -url redis://127.0.0.1:6379/0)
 package main
 
 import (
@@ -20,6 +20,7 @@ import (
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/dlq"
 	_ "github.com/courier-go/courier/memory"
+	_ "github.com/courier-go/courier/redisstreams"
 )
 
 func main() {
