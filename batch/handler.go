@@ -129,7 +129,11 @@ func NewHandler(h BatchHandler, cfg HandlerConfig) (*Handler, error) {
 
 // HandleMessage adds msg to the batch being gathered and returns once that batch has been
 // handled: nil if msg succeeded, its error otherwise. The first delivery of a batch runs
-// HandleBatch, with its context, when the batch is full or MaxWait has passed.
+// HandleBatch, with its context, when the batch is full or MaxWait has passed; if that
+// context ends first, the batch is not handled and all its messages come back. A later
+// delivery whose context ends leaves the batch if it has not started yet (its message comes
+// back), or returns at once without the batch's result (its message comes back, and may
+// have been handled: at-least-once).
 func (h *Handler) HandleMessage(ctx context.Context, msg courier.Message) error {
 	h.mu.Lock()
 	g := h.cur

@@ -478,3 +478,21 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("New(nil): %v", err)
 	}
 }
+
+func TestSendBatchGoesStraightThrough(t *testing.T) {
+	r, b := newRecorder(t, memory.Config{})
+	p := newProducer(t, r, Config{MaxMessages: 100, Linger: time.Hour})
+	msgs := []courier.Message{{Topic: "t", Value: []byte("x")}, {Topic: "t", Value: []byte("y")}}
+	if err := p.SendBatch(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.got(); len(got) != 1 || !slices.Equal(got[0], []string{"x", "y"}) {
+		t.Fatalf("inner batches %v, want [x y] at once", got)
+	}
+	if s := p.Stats(); s.Batches != 0 || p.Pending() != 0 {
+		t.Fatalf("stats %+v, pending %d: SendBatch must not go through the buffer", s, p.Pending())
+	}
+	if n := topicLen(t, b, "t"); n != 2 {
+		t.Fatalf("topic has %d messages, want 2", n)
+	}
+}

@@ -11,7 +11,9 @@ import (
 )
 
 // Headers of a dead letter. They start with HeaderPrefix, never with courier's reserved
-// "courier-" prefix, so dead letters are ordinary messages on every broker.
+// "courier-" prefix, so dead letters are ordinary messages on every broker. Headers that
+// start with HeaderPrefix belong to this package: DeadLetter replaces them and Replay removes
+// them (but HeaderReplayCount), so applications must not use it for their own.
 const (
 	HeaderPrefix              = "dlq-"
 	HeaderOriginalTopic       = "dlq-original-topic"        // topic the message failed on
