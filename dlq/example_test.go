@@ -66,7 +66,7 @@ func Example() {
 	}
 	fmt.Printf("%s: %s after %d attempts: %s\n", info.OriginalTopic, info.Reason, info.Attempts, info.Error)
 
-	res, err := dlq.Replay(ctx, b, dlq.DefaultTopic("orders", "billing"), dlq.ReplayOptions{IdleTimeout: 50 * time.Millisecond})
+	res, err := dlq.Replay(ctx, b, dlq.DefaultTopic("orders", "billing"), dlq.ReplayOptions{IdleTimeout: 500 * time.Millisecond})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,6 +11,10 @@ import (
 	"github.com/courier-go/courier"
 )
 
+// idle is the IdleTimeout of the replays that end by finding the topic drained: long enough
+// that a loaded machine does not take its own slowness for an empty topic.
+const idle = 500 * time.Millisecond
+
 // deadLetter is a dead letter as DeadLetter would have published it.
 func deadLetter(topic, origTopic, value string, extra map[string]string) courier.Message {
 	h := map[string]string{HeaderOriginalTopic: origTopic, HeaderGroup: "g", HeaderError: "boom",
@@ -56,7 +60,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	broken = false // the bug is fixed; the consumer is stopped, so no data race
 
 	start := time.Now()
-	res := replay(t, b, DefaultTopic("orders", "g"), ReplayOptions{IdleTimeout: 50 * time.Millisecond})
+	res := replay(t, b, DefaultTopic("orders", "g"), ReplayOptions{IdleTimeout: idle})
 	if res != (ReplayResult{Replayed: 1}) {
 		t.Fatalf("result %+v, want 1 replayed", res)
 	}
@@ -74,7 +78,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	}
 
 	// The dead-letter topic is drained for the replay group: a second run moves nothing.
-	if res := replay(t, b, DefaultTopic("orders", "g"), ReplayOptions{IdleTimeout: 50 * time.Millisecond}); res != (ReplayResult{}) {
+	if res := replay(t, b, DefaultTopic("orders", "g"), ReplayOptions{IdleTimeout: idle}); res != (ReplayResult{}) {
 		t.Fatalf("second replay %+v, want nothing", res)
 	}
 }
@@ -86,7 +90,7 @@ func TestReplayFilterKeepsTheRest(t *testing.T) {
 	onlyA := func(_ courier.Message, info Info) bool { return info.OriginalTopic == "a" }
 	// The kept message comes back to this run, which must neither handle it again nor count
 	// it as activity: the run ends after the idle timeout.
-	res := replay(t, b, "dead", ReplayOptions{Filter: onlyA, IdleTimeout: 100 * time.Millisecond})
+	res := replay(t, b, "dead", ReplayOptions{Filter: onlyA, IdleTimeout: idle})
 	if res != (ReplayResult{Replayed: 2, Kept: 1}) {
 		t.Fatalf("result %+v, want 2 replayed, 1 kept", res)
 	}
@@ -122,7 +126,7 @@ func TestReplayLimit(t *testing.T) {
 	if res := replay(t, b, "dead", ReplayOptions{Limit: 2, IdleTimeout: time.Hour}); res.Replayed != 2 {
 		t.Fatalf("first run %+v, want 2", res)
 	}
-	if res := replay(t, b, "dead", ReplayOptions{IdleTimeout: 50 * time.Millisecond}); res.Replayed != 1 {
+	if res := replay(t, b, "dead", ReplayOptions{IdleTimeout: idle}); res.Replayed != 1 {
 		t.Fatalf("second run %+v, want the third", res)
 	}
 	s, _ := b.TopicStats("a")
@@ -139,7 +143,7 @@ func TestReplayMalformedHeaders(t *testing.T) {
 		deadLetter("dead", "a", "bad-count", map[string]string{HeaderReplayCount: "lots", HeaderAttempts: "x", HeaderFirstFailure: "?"}),
 		deadLetter("dead", "a", "twice", map[string]string{HeaderReplayCount: "1"}),
 	)
-	res := replay(t, b, "dead", ReplayOptions{IdleTimeout: 100 * time.Millisecond})
+	res := replay(t, b, "dead", ReplayOptions{IdleTimeout: idle})
 	if res != (ReplayResult{Replayed: 2, Invalid: 1}) {
 		t.Fatalf("result %+v, want 2 replayed and 1 invalid", res)
 	}
@@ -182,7 +186,7 @@ func TestReplayIsAtLeastOnce(t *testing.T) {
 		t.Fatalf("Replay with a failing producer: %+v, %v", res, err)
 	}
 	// The dead letter was not acknowledged: the next run replays it.
-	if res := replay(t, b, "dead", ReplayOptions{IdleTimeout: 50 * time.Millisecond}); res.Replayed != 1 {
+	if res := replay(t, b, "dead", ReplayOptions{IdleTimeout: idle}); res.Replayed != 1 {
 		t.Fatalf("next run %+v, want the dead letter replayed", res)
 	}
 }

@@ -36,6 +36,10 @@ func checkSettled(t *testing.T, b courier.Broker, topic, group string) {
 	}
 }
 
+// idle is the IdleTimeout of the replays that end by finding the dead-letter topic drained:
+// long enough that a loaded machine does not take its own slowness for an empty topic.
+const idle = 2 * time.Second
+
 // watchDeadLetters consumes the dead letters of group's messages from topic; started before
 // them, so that it gets them on brokers where a group only gets what is sent after it exists.
 func watchDeadLetters(t *testing.T, b courier.Broker, topic, group string) *deliveries {
@@ -186,15 +190,17 @@ func TestReplayIsConsumed(t *testing.T) {
 			return nil
 		})
 		dl := ok[courier.Middleware](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
+		dead := watchDeadLetters(t, b, topic, group)
 		run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, dl(h))
 		send(t, p, courier.Message{Topic: topic, Key: "k", Value: []byte("a")}, courier.Message{Topic: topic, Key: "k", Value: []byte("b")})
 		first := h.next(t, 2)
+		dead.next(t, 2) // both are in the dead-letter topic: Replay ends when it is idle
 		mu.Lock()
 		broken = false
 		mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		res, err := dlq.Replay(ctx, b, dlq.DefaultTopic(topic, group), dlq.ReplayOptions{Group: name("replay"), IdleTimeout: 500 * time.Millisecond})
+		res, err := dlq.Replay(ctx, b, dlq.DefaultTopic(topic, group), dlq.ReplayOptions{Group: name("replay"), IdleTimeout: idle})
 		if err != nil || res.Replayed != 2 {
 			t.Fatalf("Replay: %+v, %v; want 2 replayed", res, err)
 		}
@@ -411,7 +417,7 @@ func TestReplayFilterAndLimit(t *testing.T) {
 		if err != nil || res.Replayed != 2 || res.Kept != 1 {
 			t.Fatalf("first run: %+v, %v; want 2 replayed (the limit), 1 kept", res, err)
 		}
-		res, err = dlq.Replay(ctx, b, deadTopic, dlq.ReplayOptions{Group: replayGroup, IdleTimeout: 500 * time.Millisecond})
+		res, err = dlq.Replay(ctx, b, deadTopic, dlq.ReplayOptions{Group: replayGroup, IdleTimeout: idle})
 		if err != nil || res.Replayed != 2 {
 			t.Fatalf("second run: %+v, %v; want a3 and the kept c1", res, err)
 		}

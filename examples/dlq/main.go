@@ -115,7 +115,7 @@ func run(ctx context.Context, url string) error {
 	}
 
 	fixed.Store(true) // a new release fixes the bug: move the dead letter back
-	res, err := dlq.Replay(ctx, b, dlq.DefaultTopic(topic, group), dlq.ReplayOptions{IdleTimeout: 200 * time.Millisecond})
+	res, err := dlq.Replay(ctx, b, dlq.DefaultTopic(topic, group), dlq.ReplayOptions{IdleTimeout: time.Second})
 	if err != nil {
 		return err
 	}
