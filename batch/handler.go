@@ -165,14 +165,14 @@ func (h *Handler) HandleMessage(ctx context.Context, msg courier.Message) error 
 		g.left[idx] = true
 		g.live--
 		h.mu.Unlock()
-		return ctx.Err()
+		return fmt.Errorf("batch: delivery of %s on %q ended before its batch was handled: %w", msg.ID, msg.Topic, ctx.Err())
 	}
 	h.mu.Unlock()
 	select {
 	case <-g.done:
 		return g.errs[idx]
 	default: // the batch is being handled; without its result the message must come back
-		return fmt.Errorf("batch: delivery of %q ended while its batch was being handled: %w", msg.ID, ctx.Err())
+		return fmt.Errorf("batch: delivery of %s on %q ended while its batch was being handled: %w", msg.ID, msg.Topic, ctx.Err())
 	}
 }
 

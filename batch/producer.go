@@ -128,7 +128,7 @@ func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
 	}
 	if err := ctx.Err(); err != nil {
 		p.mu.Unlock()
-		return err
+		return fmt.Errorf("batch: send to %q: not sent: %w", msg.Topic, err)
 	}
 	b := p.cur
 	if b != nil && b.live > 0 && b.bytes+size > p.cfg.MaxBytes {
@@ -166,7 +166,7 @@ func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
 		b.bytes -= size
 		p.settled(1)
 		p.mu.Unlock()
-		return ctx.Err()
+		return fmt.Errorf("batch: send to %q: taken out of its batch, not sent: %w", msg.Topic, ctx.Err())
 	}
 	p.mu.Unlock()
 	select {
