@@ -23,12 +23,14 @@ type acker struct {
 	quit chan struct{} // closed by stop: flush what is queued and return
 	done chan struct{}
 
-	byStream [][]string // per stream, the IDs of the batch being sent; reused
+	byStream [][]string                // per stream, the IDs of the batch being sent; reused
+	sent     func(byStream [][]string) // called with each batch once it is acknowledged or given up
 }
 
-func newAcker(c *consumer) *acker {
+func newAcker(c *consumer, sent func(byStream [][]string)) *acker {
 	a := &acker{
 		c:        c,
+		sent:     sent,
 		ch:       make(chan ackReq, ackBatch),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -119,9 +121,7 @@ func (a *acker) flush(giveUp <-chan struct{}) bool {
 		err := a.send(ctx)
 		cancel()
 		if err == nil {
-			for i := range a.byStream {
-				a.byStream[i] = a.byStream[i][:0]
-			}
+			a.reset()
 			return true
 		}
 		if attempt == 1 {
@@ -131,9 +131,7 @@ func (a *acker) flush(giveUp <-chan struct{}) bool {
 			// Nothing will make it work (the client is closed, the group is gone...): the entries stay pending and
 			// come back, as if this consumer had died.
 			c.log.Error("redis: acknowledge failed; the entries will be delivered again", "entries", a.pending(), "err", err)
-			for i := range a.byStream {
-				a.byStream[i] = a.byStream[i][:0]
-			}
+			a.reset()
 			return true
 		}
 		t := time.NewTimer(reconnectBackoff.Delay(attempt))
@@ -143,6 +141,14 @@ func (a *acker) flush(giveUp <-chan struct{}) bool {
 			t.Stop()
 			return false
 		}
+	}
+}
+
+// reset reports the batch done and empties it.
+func (a *acker) reset() {
+	a.sent(a.byStream)
+	for i := range a.byStream {
+		a.byStream[i] = a.byStream[i][:0]
 	}
 }
 

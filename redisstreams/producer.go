@@ -126,11 +126,16 @@ func (p *producer) prepare(msg courier.Message) (*redis.XAddArgs, error) {
 func (p *producer) withRetry(ctx context.Context, op func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, p.b.cfg.SendRetryTimeout)
 	defer cancel()
+	var last error // the last transient failure: why the retries failed
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
+		if err != nil && last != nil && ctx.Err() != nil {
+			return fmt.Errorf("%w (gave up retrying: %w)", last, context.Cause(ctx))
+		}
 		if !transient(err) {
 			return err
 		}
+		last = err
 		if !pause(ctx, p.done, attempt) {
 			if p.isDone() {
 				return errors.Join(err, courier.ErrClosed)

@@ -26,6 +26,9 @@ type run struct {
 	readArgs *redis.XReadGroupArgs
 	cursors  []string // XAUTOCLAIM cursor per stream
 
+	batch []dispatch.Delivery // entries read and not yet submitted; reused
+	ids   []string            // their entry IDs; a new array for each batch, as Delivery.Ref points into it
+
 	mu       sync.Mutex
 	held     []map[string]struct{} // per stream: entries submitted and not yet settled
 	released [][]string            // per stream: entries handed back, for the group to take over
@@ -55,9 +58,9 @@ func newRun(ctx context.Context, c *consumer, h courier.MessageHandler) *run {
 	ec := dispatch.FromConsumerConfig("redis", c.cfg)
 	// Room for one read of each stream beyond what the handlers hold, so the next read is
 	// under way while they work.
-	ec.QueueSize = max(4*c.cfg.Concurrency, r.cfg.ReadCount*len(c.streams))
+	ec.QueueSize = max(4*c.cfg.Concurrency, 2*r.cfg.ReadCount*len(c.streams))
 	r.eng = dispatch.New(ctx, h, r, ec)
-	r.acks = newAcker(c)
+	r.acks = newAcker(c, r.acked)
 	return r
 }
 
@@ -119,22 +122,15 @@ func (r *run) loop(ctx context.Context) error {
 			c.log.Info("redis: reading again")
 			failures = 0
 		}
-		stopped := false
 		for _, xs := range res {
-			i, ok := c.byKey[xs.Stream]
-			if !ok {
-				continue
-			}
-			for _, m := range xs.Messages {
-				if stopped {
-					r.release(i, m.ID) // read after the engine stopped: the group gets it back
-					continue
+			if i, ok := c.byKey[xs.Stream]; ok {
+				for _, m := range xs.Messages {
+					msg, err := decodeMap(c.streams[i].topic, m.Values)
+					r.add(i, m.ID, msg, err)
 				}
-				msg, err := decodeMap(c.streams[i].topic, m.Values)
-				stopped = !r.submit(ctx, i, m.ID, msg, err)
 			}
 		}
-		if stopped {
+		if !r.submitBatch(ctx) {
 			return nil
 		}
 	}
@@ -170,21 +166,40 @@ func (r *run) readFailed(ctx context.Context, err error, failures *int) error {
 	return nil
 }
 
-// submit hands one entry to the engine; false if the engine no longer takes any (the
-// entry is released). An entry that is not a courier message is left pending, where
-// XPENDING shows it, and logged.
-func (r *run) submit(ctx context.Context, i int, id string, msg courier.Message, decodeErr error) bool {
+// add appends one entry to the batch to submit. An entry that is not a courier message is
+// left pending, where XPENDING shows it, and logged.
+func (r *run) add(i int, id string, msg courier.Message, decodeErr error) {
 	if decodeErr != nil {
 		r.c.log.Error("redis: stream entry is not a courier message; left pending", "topic", r.c.streams[i].topic,
 			"entry", id, "err", decodeErr)
-		return true
+		return
 	}
+	r.ids = append(r.ids, id)
+	r.batch = append(r.batch, dispatch.Delivery{Msg: msg, Tag: uint64(i)})
+}
+
+// submitBatch hands the batch to the engine; false if the engine no longer takes any (the
+// rest of the batch is released). The whole batch is decoded before the first Submit, so
+// that the handlers are woken once for it rather than once per entry.
+func (r *run) submitBatch(ctx context.Context) bool {
+	defer func() {
+		clear(r.batch)
+		r.batch, r.ids = r.batch[:0], nil
+	}()
 	r.mu.Lock()
-	r.held[i][id] = struct{}{}
+	for k := range r.batch {
+		r.held[r.batch[k].Tag][r.ids[k]] = struct{}{}
+	}
 	r.mu.Unlock()
-	if err := r.eng.Submit(ctx, dispatch.Delivery{Msg: msg, Ref: id, Tag: uint64(i)}); err != nil {
-		r.release(i, id)
-		return false
+	for k := range r.batch {
+		d := &r.batch[k]
+		d.Ref = &r.ids[k] // a pointer: no allocation per entry; r.ids is new for each batch
+		if err := r.eng.Submit(ctx, *d); err != nil {
+			for _, rest := range r.batch[k:] {
+				r.release(int(rest.Tag), *rest.Ref.(*string))
+			}
+			return false
+		}
 	}
 	return true
 }
@@ -245,15 +260,10 @@ func (r *run) claimPass(ctx context.Context) (more bool, err error) {
 					msg.Attempt = int(n)
 				}
 			}
-			if !r.submit(ctx, i, id, msg, err) {
-				for _, rest := range entries[j+1:] {
-					if pair, ok := rest.([]any); ok && len(pair) == 2 {
-						rid, _ := pair[0].(string)
-						r.release(i, rid)
-					}
-				}
-				return false, nil
-			}
+			r.add(i, id, msg, err)
+		}
+		if !r.submitBatch(ctx) {
+			return false, nil
 		}
 		if len(entries) >= r.cfg.ReadCount {
 			more = true
@@ -319,6 +329,17 @@ func (r *run) settled(i int, id string) {
 	r.mu.Unlock()
 }
 
+// acked forgets entries whose XACK was sent (or given up), per stream.
+func (r *run) acked(byStream [][]string) {
+	r.mu.Lock()
+	for i, ids := range byStream {
+		for _, id := range ids {
+			delete(r.held[i], id)
+		}
+	}
+	r.mu.Unlock()
+}
+
 // release records entry id of stream i as handed back; flushReleases tells Redis.
 func (r *run) release(i int, id string) {
 	r.mu.Lock()
@@ -347,9 +368,7 @@ func (r *run) flushReleases(ctx context.Context) {
 
 // Ack queues the entry's XACK; the acker sends them in batches.
 func (r *run) Ack(ctx context.Context, d dispatch.Delivery) error {
-	id := d.Ref.(string)
-	r.settled(int(d.Tag), id)
-	return r.acks.add(ctx, int(d.Tag), id)
+	return r.acks.add(ctx, int(d.Tag), *d.Ref.(*string))
 }
 
 // Retry re-claims the entry before it is handled again, which raises its delivery count in
@@ -358,7 +377,7 @@ func (r *run) Ack(ctx context.Context, d dispatch.Delivery) error {
 func (r *run) Retry(ctx context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
 	c := r.c
 	s := c.streams[d.Tag]
-	id := d.Ref.(string)
+	id := *d.Ref.(*string)
 	for attempt := 1; ; attempt++ {
 		n, err := retryScript.Run(ctx, c.b.client, []string{s.key}, c.cfg.Group, c.name, id).Int64()
 		switch {
@@ -381,4 +400,4 @@ func (r *run) Retry(ctx context.Context, d dispatch.Delivery) (dispatch.Delivery
 }
 
 // Release records the entry as handed back; Consume tells Redis when it ends.
-func (r *run) Release(d dispatch.Delivery) { r.release(int(d.Tag), d.Ref.(string)) }
+func (r *run) Release(d dispatch.Delivery) { r.release(int(d.Tag), *d.Ref.(*string)) }
