@@ -349,6 +349,7 @@ func TestCancelWhileInFlightSaysOutcomeUnknown(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // the flusher ends with Close
 	r, b := newRecorder(t, memory.Config{})
 	p := newProducer(t, r, Config{MaxMessages: 100, Linger: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
