@@ -35,10 +35,12 @@ type PartialError struct {
 	Err    error
 }
 
+// Error says how many messages failed and why.
 func (e *PartialError) Error() string {
 	return fmt.Sprintf("batch: %d messages of the batch failed: %v", len(e.Failed), e.Err)
 }
 
+// Unwrap returns Err.
 func (e *PartialError) Unwrap() error { return e.Err }
 
 // Defaults of HandlerConfig.

@@ -25,6 +25,7 @@ const (
 	TriggerClose                 // Close flushed it
 )
 
+// String returns the trigger's name: count, bytes, linger or close.
 func (t Trigger) String() string {
 	switch t {
 	case TriggerCount:

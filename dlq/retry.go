@@ -43,6 +43,7 @@ type RetryError struct {
 	LastFailure  time.Time // when the last one happened
 }
 
+// Error says after which attempt Retry gave up, why, and the handler's error.
 func (e *RetryError) Error() string {
 	why := "attempts exhausted"
 	if e.Permanent {
@@ -51,6 +52,7 @@ func (e *RetryError) Error() string {
 	return fmt.Sprintf("dlq: gave up after attempt %d (%s): %v", e.Attempts, why, e.Err)
 }
 
+// Unwrap returns Err.
 func (e *RetryError) Unwrap() error { return e.Err }
 
 // DefaultMaxAttempts is RetryConfig.MaxAttempts when it is 0.
