@@ -45,6 +45,8 @@ func (e *PartialError) Unwrap() error { return e.Err }
 
 // Defaults of HandlerConfig.
 const (
+	// DefaultMaxSize is 1, the only size every consumer can fill (Concurrency defaults to 1):
+	// set MaxSize and the consumer's Concurrency together.
 	DefaultMaxSize = 1
 	DefaultMaxWait = 100 * time.Millisecond
 )
