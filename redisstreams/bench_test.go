@@ -2,6 +2,7 @@ package redisstreams_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -14,9 +15,13 @@ import (
 )
 
 // The side-by-side benchmarks: the adapter and raw go-redis doing the same work, with 1 KiB
-// values, in one run. Each entry takes 1 KiB of Redis memory; run with a fixed count, e.g.
+// values, interleaved in one run (see sideBySide); each reports courier-msgs/s, raw-msgs/s and
+// their ratio courier/raw. On a shared machine the ratio of short runs swings with the load of
+// other processes; a million messages a side (a few minutes) gives steady figures:
 //
-//	COURIER_REDIS_URL=redis://127.0.0.1:6379/0 go test -run XXX -bench 'Produce|Consume' -benchtime 100000x ./redisstreams/
+//	COURIER_REDIS_URL=redis://127.0.0.1:6379/0 go test -run XXX -bench 'Produce|Consume' -benchtime 1000000x ./redisstreams/
+//
+// A round's streams are deleted after it, so Redis holds at most one round's entries.
 
 const (
 	benchValueSize = 1024
@@ -39,15 +44,16 @@ func benchSetup(b *testing.B) (string, *redis.Client, string) {
 
 // sideBySide runs b.N messages through the adapter and through raw go-redis, in alternating
 // rounds of at most size messages so that both meet the same load on a shared machine, and
-// reports the throughput of each and their ratio. round(n) runs n messages each way and
-// returns the time each took.
-func sideBySide(b *testing.B, size int, round func(n int) (adapter, raw time.Duration)) {
+// reports the throughput of each and their ratio. round(n, rawFirst) runs n messages each way,
+// the raw client first when rawFirst (every other round, so that neither side always follows
+// the other's garbage or the setup), and returns the time each took.
+func sideBySide(b *testing.B, size int, round func(n int, rawFirst bool) (adapter, raw time.Duration)) {
 	var adapter, raw time.Duration
 	b.SetBytes(benchValueSize)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for done := 0; done < b.N; done += size {
-		a, r := round(min(size, b.N-done))
+	for done, k := 0, 0; done < b.N; done, k = done+size, k+1 {
+		a, r := round(min(size, b.N-done), k%2 == 1)
 		adapter += a
 		raw += r
 	}
@@ -73,7 +79,7 @@ func BenchmarkProduce(b *testing.B) {
 	batch := make([]courier.Message, benchBatch)
 	stream := prefix + "produce-raw"
 	sent := 0
-	sideBySide(b, 10*benchBatch, func(n int) (adapter, raw time.Duration) {
+	sendAdapter := func(n int) time.Duration {
 		start := time.Now()
 		for i := 0; i < n; i += benchBatch {
 			k := min(benchBatch, n-i)
@@ -84,8 +90,10 @@ func BenchmarkProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		adapter = time.Since(start)
-		start = time.Now()
+		return time.Since(start)
+	}
+	sendRaw := func(n int) time.Duration {
+		start := time.Now()
 		for i := 0; i < n; i += benchBatch {
 			pipe := client.Pipeline()
 			for range min(benchBatch, n-i) {
@@ -96,14 +104,29 @@ func BenchmarkProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		return adapter, time.Since(start)
-	})
-	// Both wrote every message.
-	for _, key := range []string{prefix + "produce", stream} {
-		if n, err := client.XLen(ctx, key).Result(); err != nil || n != int64(b.N) {
-			b.Fatalf("%s holds %d entries (%v), want %d", key, n, err, b.N)
-		}
+		return time.Since(start)
 	}
+	sideBySide(b, 10*benchBatch, func(n int, rawFirst bool) (adapter, raw time.Duration) {
+		if rawFirst {
+			raw = sendRaw(n)
+			adapter = sendAdapter(n)
+		} else {
+			adapter = sendAdapter(n)
+			raw = sendRaw(n)
+		}
+		// Both wrote every message; then the round's entries go.
+		b.StopTimer()
+		for _, key := range []string{prefix + "produce", stream} {
+			if got, err := client.XLen(ctx, key).Result(); err != nil || got != int64(n) {
+				b.Fatalf("%s holds %d entries (%v), want %d", key, got, err, n)
+			}
+		}
+		if err := client.Del(ctx, prefix+"produce", stream).Err(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		return adapter, raw
+	})
 }
 
 // rawFields is what a hand-written producer would store: an ID, a timestamp and the value.
@@ -159,14 +182,23 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	defer br.Close()
 	rounds := 0
-	// Rounds are large enough that the consumer's start (four round trips) weighs little.
-	sideBySide(b, 20000, func(n int) (adapter, raw time.Duration) {
+	// Rounds are large enough that the consumer's start (three round trips) weighs little.
+	sideBySide(b, 50000, func(n int, rawFirst bool) (adapter, raw time.Duration) {
 		b.StopTimer()
 		rounds++
 		topic := "consume-" + strconv.Itoa(rounds)
 		fill(b, client, prefix+topic, "g", n)
 		fill(b, client, prefix+topic+"-raw", "g", n)
+		runtime.GC() // the fill's garbage is nobody's cost
 		b.StartTimer()
+		consumeRaw := func() time.Duration {
+			start := time.Now()
+			rawConsume(b, client, prefix+topic+"-raw", n)
+			return time.Since(start)
+		}
+		if rawFirst {
+			raw = consumeRaw()
+		}
 
 		start := time.Now()
 		c, err := br.NewConsumer(ctx, courier.ConsumerConfig{Group: "g", Topics: []string{topic}})
@@ -187,14 +219,22 @@ func BenchmarkConsume(b *testing.B) {
 		<-all
 		waitAcked(b, client, prefix+topic, "g")
 		adapter = time.Since(start)
+		b.StopTimer()
 		_ = c.Close()
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
+		b.StartTimer()
 
-		start = time.Now()
-		rawConsume(b, client, prefix+topic+"-raw", n)
-		return adapter, time.Since(start)
+		if !rawFirst {
+			raw = consumeRaw()
+		}
+		b.StopTimer()
+		if err := client.Del(ctx, prefix+topic, prefix+topic+"-raw").Err(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		return adapter, raw
 	})
 }
 

@@ -116,10 +116,14 @@ func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
 
 // NewConsumer creates cfg.Group on each topic's stream (and the stream) if missing, starting
 // at the stream's first entry (courier.StartOldest) or after its last (courier.StartNewest),
-// and returns a consumer with a name of its own in the group.
+// and returns a consumer with a name of its own in the group. A nil cfg.Logger means the
+// broker's Config.Logger.
 func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = b.cfg.Logger
 	}
 	cfg = cfg.WithDefaults()
 	if b.isClosed() {

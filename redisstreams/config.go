@@ -1,6 +1,7 @@
 package redisstreams
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -57,13 +58,13 @@ type Config struct {
 
 	// ReadCount is the COUNT of each XREADGROUP (per stream); 0 means DefaultReadCount.
 	ReadCount int
-	// Block is the BLOCK of each XREADGROUP; 0 means DefaultBlock. Close waits for at most
-	// about this long for the read in progress.
+	// Block is the BLOCK of each XREADGROUP; 0 means DefaultBlock. Close and the end of
+	// Consume's context wait for at most about this long for the read in progress.
 	Block time.Duration
 	// ClaimIdle is the idle time after which an entry pending with another consumer is
 	// taken over; 0 means DefaultClaimIdle. A live consumer keeps the entries it is working on
-	// (handling or waiting to retry) from going idle by re-claiming them every
-	// min(ClaimInterval, ClaimIdle/3), so a long handler is not taken over while it runs.
+	// (handling or waiting to retry) from going idle by re-claiming them every ClaimIdle/3, so a
+	// long handler is not taken over while it runs.
 	ClaimIdle time.Duration
 	// ClaimInterval is how often a consumer runs XAUTOCLAIM; 0 means DefaultClaimInterval.
 	ClaimInterval time.Duration
@@ -107,27 +108,13 @@ func (c Config) Validate() error {
 }
 
 func (c Config) withDefaults() Config {
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.SendRetryTimeout == 0 {
-		c.SendRetryTimeout = DefaultSendRetryTimeout
-	}
-	if c.ReadCount == 0 {
-		c.ReadCount = DefaultReadCount
-	}
-	if c.Block == 0 {
-		c.Block = DefaultBlock
-	}
-	if c.ClaimIdle == 0 {
-		c.ClaimIdle = DefaultClaimIdle
-	}
-	if c.ClaimInterval == 0 {
-		c.ClaimInterval = DefaultClaimInterval
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, DefaultMaxMessageBytes)
+	c.SendRetryTimeout = cmp.Or(c.SendRetryTimeout, DefaultSendRetryTimeout)
+	c.ReadCount = cmp.Or(c.ReadCount, DefaultReadCount)
+	c.Block = cmp.Or(c.Block, DefaultBlock)
+	c.ClaimIdle = cmp.Or(c.ClaimIdle, DefaultClaimIdle)
+	c.ClaimInterval = cmp.Or(c.ClaimInterval, DefaultClaimInterval)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
 
@@ -148,23 +135,21 @@ var configParams = map[string]func(c *Config, v string) error{
 }
 
 func intParam(set func(*Config, int64)) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number", v)
-		}
-		set(c, n)
-		return nil
-	}
+	return param(func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }, "a whole number", set)
 }
 
 func durationParam(set func(*Config, time.Duration)) func(*Config, string) error {
+	return param(time.ParseDuration, "a duration such as 500ms or 30s", set)
+}
+
+// param makes the setter of a parameter whose value parse reads.
+func param[T any](parse func(string) (T, error), what string, set func(*Config, T)) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
+		x, err := parse(v)
 		if err != nil {
-			return fmt.Errorf("%q is not a duration such as 500ms or 30s", v)
+			return fmt.Errorf("%q is not %s", v, what)
 		}
-		set(c, d)
+		set(c, x)
 		return nil
 	}
 }

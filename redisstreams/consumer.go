@@ -28,6 +28,7 @@ type consumer struct {
 	log     *slog.Logger
 
 	mu        sync.Mutex
+	runs      int // Consume calls so far
 	consuming bool
 	closed    bool
 	stop      context.CancelFunc // ends the running Consume
@@ -38,7 +39,7 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {
 	c := &consumer{
 		b: b, cfg: cfg, name: name,
 		byKey: make(map[string]int, len(cfg.Topics)),
-		log:   b.log.With("group", cfg.Group, "consumer", name),
+		log:   cfg.Logger.With("broker", "redis", "addr", b.addr, "group", cfg.Group, "consumer", name),
 	}
 	for i, t := range cfg.Topics {
 		s := &stream{topic: t, key: b.streamKey(t)}
@@ -85,6 +86,8 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.consuming = true
+	c.runs++
+	first := c.runs == 1
 	c.stop = cancel
 	stopped := make(chan struct{})
 	c.stopped = stopped
@@ -95,10 +98,12 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 		c.mu.Unlock()
 		close(stopped)
 	}()
-	return newRun(ctx, c, h).consume(ctx)
+	return newRun(ctx, c, h).consume(ctx, first)
 }
 
-// Close stops Consume and waits for it to drain (bounded by DrainTimeout). Idempotent.
+// Close stops Consume and waits for it to drain (bounded by DrainTimeout), to acknowledge what
+// was handled and to hand back what was not (each bounded by 5s when Redis does not answer;
+// what is not done is delivered again after ClaimIdle). Idempotent.
 func (c *consumer) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -121,6 +126,6 @@ func (c *consumer) Close() error {
 // isNoGroup reports an error for a group or stream that does not exist (any more): the
 // stream was deleted, or Redis restarted without persistence.
 func isNoGroup(err error) bool {
-	var rerr redis.Error
-	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP")
+	var rerr redis.Error // from a script, the code follows the script's own error text on old servers
+	return errors.As(err, &rerr) && strings.Contains(rerr.Error(), "NOGROUP")
 }

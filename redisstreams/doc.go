@@ -39,9 +39,12 @@
 // # Consuming
 //
 // Consume reads with XREADGROUP (Config.ReadCount entries per stream, blocking at most
-// Config.Block, which also bounds how long Close waits for the read in progress) and feeds the
-// shared dispatch engine: handler concurrency, per-key order and in-place retries. A handler
-// returning nil acknowledges its entry with XACK, sent in batches. A handler error leaves the
+// Config.Block, which also bounds how long Close waits for the read in progress; the next read
+// is under way while the last is handed out) and feeds the shared dispatch engine: handler
+// concurrency, per-key order and in-place retries. A handler returning nil acknowledges its
+// entry with XACK, in batches: in the pipeline of the next read, or within 2ms on their own
+// when no read comes by; a crash may lose those not sent yet, and their entries are
+// delivered again. A handler error leaves the
 // entry pending; after the backoff the consumer re-claims it (XCLAIM, which raises its delivery
 // count) and handles it again with Attempt set to Redis's delivery count of the entry.
 //

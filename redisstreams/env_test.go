@@ -2,6 +2,7 @@ package redisstreams_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -84,3 +85,8 @@ func deleteKeys(t testing.TB, c *redis.Client, prefix string) {
 		}
 	}
 }
+
+type netListenConfig struct{}
+
+// listen takes a spare local port.
+func (netListenConfig) listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

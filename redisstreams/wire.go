@@ -25,11 +25,11 @@ var (
 	maxTimestamp = time.Unix(0, 1<<63-1)
 )
 
-// encode returns the field-value pairs of msg's stream entry, for XADD. The value is passed
-// as []byte so go-redis writes it without a copy.
-func encode(msg *courier.Message) []any {
-	args := make([]any, 0, 8+2*len(msg.Headers))
-	args = append(args, fieldID, msg.ID, fieldTimestamp, strconv.FormatInt(msg.Timestamp.UnixNano(), 10))
+// encode appends the field-value pairs of msg's stream entry, for XADD, to args. The value is
+// passed as []byte so go-redis writes it without a copy, and the timestamp as an int64, which
+// go-redis writes in decimal without making a string of it.
+func encode(msg *courier.Message, args []any) []any {
+	args = append(args, fieldID, msg.ID, fieldTimestamp, msg.Timestamp.UnixNano())
 	if msg.Key != "" {
 		args = append(args, fieldKey, msg.Key)
 	}
@@ -89,9 +89,9 @@ func (d *decoder) field(name, value string) error {
 }
 
 // bytes returns value as a byte slice. When the decoder owns the reply's strings (go-redis
-// made them for this reply alone and the caller drops the reply after decoding), it shares
-// their memory instead of copying: a value is read once per message, and the copy cost as
-// much as the rest of the decoding.
+// reads each bulk string of a reply into a buffer of its own, and the caller drops the reply
+// after decoding), it shares their memory instead of copying: nothing else reads that string
+// again, and the copy of every value cost as much as the rest of the decoding.
 func (d *decoder) bytes(value string) []byte {
 	if !d.ownsStrings || len(value) == 0 {
 		return []byte(value)
