@@ -18,7 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	// Warnings (adapters' and the middleware's) help to read a failure; go test shows them only
+	// for a package that failed, or with -v.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	goleak.VerifyTestMain(m)
 }
 
