@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/internal/lifecycle"
 )
 
 // consumer is one member of a consumer group.
@@ -22,12 +22,7 @@ type consumer struct {
 	group  sarama.ConsumerGroup
 	logged chan struct{} // closed when the goroutine logging group errors has ended
 
-	mu        sync.Mutex
-	consuming bool
-	closed    bool
-	stop      context.CancelFunc // ends the running Consume
-	stopped   chan struct{}      // closed when the running Consume has returned
-	closeOnce sync.Once
+	guard lifecycle.Guard
 }
 
 func newConsumer(ctx context.Context, b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
@@ -58,6 +53,7 @@ func newConsumer(ctx context.Context, b *Broker, cfg courier.ConsumerConfig) (*c
 		log:    cfg.Logger.With("broker", "kafka", "group", cfg.Group),
 		logged: make(chan struct{}),
 	}
+	c.guard.Name = fmt.Sprintf("%s: group %q", b.name, cfg.Group)
 	go c.logErrors()
 	return c, nil
 }
@@ -73,30 +69,11 @@ func (c *consumer) logErrors() {
 
 // Consume runs h on the group's messages until ctx ends or Close is called.
 func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
-	if h == nil {
-		return fmt.Errorf("%w: %s: group %q: Consume needs a handler", courier.ErrInvalidConfig, c.b.name, c.cfg.Group)
+	ctx, finish, _, err := c.guard.Start(ctx, h)
+	if err != nil {
+		return err
 	}
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return courier.ErrClosed
-	case c.consuming:
-		c.mu.Unlock()
-		return fmt.Errorf("%s: group %q: Consume is already running on this consumer", c.b.name, c.cfg.Group)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.consuming = true
-	c.stop = cancel
-	c.stopped = make(chan struct{})
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.consuming = false
-		close(c.stopped)
-		c.mu.Unlock()
-	}()
+	defer finish()
 
 	eng := dispatch.New(ctx, h, settler{}, dispatch.FromConsumerConfig("kafka", c.cfg))
 	defer eng.Close()
@@ -131,17 +108,7 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 // handled, and leaves the group. Idempotent.
 func (c *consumer) Close() error {
 	var err error
-	c.closeOnce.Do(func() {
-		c.mu.Lock()
-		c.closed = true
-		stopped := c.stopped
-		if c.stop != nil {
-			c.stop()
-		}
-		c.mu.Unlock()
-		if stopped != nil {
-			<-stopped
-		}
+	if c.guard.Close() {
 		if cerr := c.group.Close(); cerr != nil {
 			err = fmt.Errorf("%s: group %q: close: %w", c.b.name, c.cfg.Group, cerr)
 		}
@@ -150,7 +117,7 @@ func (c *consumer) Close() error {
 		}
 		<-c.logged
 		c.b.forgetConsumer(c)
-	})
+	}
 	return err
 }
 

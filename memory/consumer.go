@@ -2,12 +2,11 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/internal/lifecycle"
 )
 
 // fetchLimit is how many messages a consumer takes from one topic at a time: small, so that the
@@ -15,21 +14,18 @@ import (
 const fetchLimit = 64
 
 type consumer struct {
-	b    *Broker
-	cfg  courier.ConsumerConfig
-	subs []*sub
+	b     *Broker
+	cfg   courier.ConsumerConfig
+	subs  []*sub
+	guard lifecycle.Guard
 
 	wakeup chan struct{} // one pending wake-up is enough: the loop fetches all there is
-
-	mu        sync.Mutex
-	consuming bool
-	closed    bool
-	stop      context.CancelFunc // ends the running Consume
-	stopped   chan struct{}      // closed when the running Consume has returned
 }
 
 func newConsumer(b *Broker, cfg courier.ConsumerConfig) *consumer {
-	return &consumer{b: b, cfg: cfg, wakeup: make(chan struct{}, 1)}
+	c := &consumer{b: b, cfg: cfg, wakeup: make(chan struct{}, 1)}
+	c.guard.Name = fmt.Sprintf("memory: group %q", cfg.Group)
+	return c
 }
 
 func (c *consumer) wake() {
@@ -41,25 +37,11 @@ func (c *consumer) wake() {
 
 // Consume runs h on the group's messages until ctx ends or Close is called.
 func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
-	if h == nil {
-		return fmt.Errorf("%w: memory: Consume needs a handler", courier.ErrInvalidConfig)
+	ctx, finish, _, err := c.guard.Start(ctx, h)
+	if err != nil {
+		return err
 	}
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return courier.ErrClosed
-	case c.consuming:
-		c.mu.Unlock()
-		return errors.New("memory: Consume is already running on this consumer")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.consuming = true
-	c.stop = cancel
-	c.stopped = make(chan struct{})
-	c.mu.Unlock()
-	defer close(c.stopped)
+	defer finish()
 
 	eng := dispatch.New(ctx, h, settler{}, dispatch.FromConsumerConfig("memory", c.cfg))
 	defer eng.Close()
@@ -91,24 +73,12 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 
 // Close stops Consume, waits for it to drain, and leaves the group. Idempotent.
 func (c *consumer) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
+	if c.guard.Close() {
+		for _, s := range c.subs {
+			s.leave()
+		}
+		c.b.forget(c)
 	}
-	c.closed = true
-	stopped := c.stopped
-	if c.stop != nil {
-		c.stop()
-	}
-	c.mu.Unlock()
-	if stopped != nil {
-		<-stopped
-	}
-	for _, s := range c.subs {
-		s.leave()
-	}
-	c.b.forget(c)
 	return nil
 }
 

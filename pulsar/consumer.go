@@ -2,15 +2,14 @@ package pulsar
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/internal/lifecycle"
 )
 
 // consumer is one member of a group: a Pulsar consumer subscribed to the
@@ -21,11 +20,7 @@ type consumer struct {
 	pc     pulsarclient.Consumer
 	topics map[string]string // client's topic name -> courier topic
 
-	mu        sync.Mutex
-	consuming bool
-	closed    bool
-	stop      context.CancelFunc // ends the running Consume
-	stopped   chan struct{}      // closed when the running Consume has returned
+	guard lifecycle.Guard
 }
 
 var _ courier.Consumer = (*consumer)(nil)
@@ -62,7 +57,9 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
 	for _, t := range cfg.Topics {
 		topics[canonicalTopic(t)] = t
 	}
-	return &consumer{b: b, cfg: cfg, pc: pc, topics: topics}, nil
+	c := &consumer{b: b, cfg: cfg, pc: pc, topics: topics}
+	c.guard.Name = fmt.Sprintf("pulsar: group %q", cfg.Group)
+	return c, nil
 }
 
 // topicOf maps the client's name of a message's topic (or partition) back to
@@ -79,30 +76,11 @@ func (c *consumer) topicOf(name string) string {
 
 // Consume runs h on the group's messages until ctx ends or Close is called.
 func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
-	if h == nil {
-		return fmt.Errorf("%w: pulsar: Consume needs a handler", courier.ErrInvalidConfig)
+	ctx, finish, _, err := c.guard.Start(ctx, h)
+	if err != nil {
+		return err
 	}
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return courier.ErrClosed
-	case c.consuming:
-		c.mu.Unlock()
-		return errors.New("pulsar: Consume is already running on this consumer")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.consuming = true
-	c.stop = cancel
-	c.stopped = make(chan struct{})
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.consuming = false
-		c.mu.Unlock()
-	}()
-	defer close(c.stopped)
+	defer finish()
 
 	eng := dispatch.New(ctx, h, settler{c}, dispatch.FromConsumerConfig("pulsar", c.cfg))
 	defer eng.Close()
@@ -127,19 +105,8 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 // (its unacknowledged messages go to the group's other consumers).
 // Idempotent.
 func (c *consumer) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.guard.Close() {
 		return nil
-	}
-	c.closed = true
-	stopped := c.stopped
-	if c.stop != nil {
-		c.stop()
-	}
-	c.mu.Unlock()
-	if stopped != nil {
-		<-stopped
 	}
 	c.pc.Close()
 	c.b.forgetConsumer(c)

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/internal/lifecycle"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -25,21 +25,19 @@ type Consumer struct {
 	prefetch int
 	log      *slog.Logger
 
-	mu        sync.Mutex
-	consuming bool
-	closed    bool
-	stop      context.CancelFunc // ends the running Consume
-	stopped   chan struct{}      // closed when the running Consume has returned
+	guard lifecycle.Guard
 }
 
 func newConsumer(b *Broker, cfg courier.ConsumerConfig, q QueueConfig) *Consumer {
-	return &Consumer{
+	c := &Consumer{
 		b:        b,
 		cfg:      cfg,
 		q:        q,
 		prefetch: b.cfg.prefetch(cfg.Concurrency),
 		log:      cfg.Logger.With("broker", "rabbitmq", "group", cfg.Group),
 	}
+	c.guard.Name = fmt.Sprintf("rabbitmq: group %q", cfg.Group)
+	return c
 }
 
 // queueArgs are the x-arguments of the group's queue. Declaring an existing queue with other
@@ -84,25 +82,11 @@ func (c *Consumer) declare(ctx context.Context) error {
 // it had not acknowledged come back from the broker. It returns an error only when the broker
 // refuses the group's topology (a queue declared earlier with other arguments, say).
 func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
-	if h == nil {
-		return fmt.Errorf("%w: rabbitmq: Consume needs a handler", courier.ErrInvalidConfig)
+	ctx, finish, _, err := c.guard.Start(ctx, h)
+	if err != nil {
+		return err
 	}
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return courier.ErrClosed
-	case c.consuming:
-		c.mu.Unlock()
-		return fmt.Errorf("rabbitmq: Consume is already running on the consumer of group %q", c.cfg.Group)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.consuming = true
-	c.stop = cancel
-	c.stopped = make(chan struct{})
-	c.mu.Unlock()
-	defer close(c.stopped)
+	defer finish()
 
 	ecfg := dispatch.FromConsumerConfig("rabbitmq", c.cfg)
 	ecfg.QueueSize = c.prefetch
@@ -189,19 +173,8 @@ func consumerTag() string {
 
 // Close stops Consume, waits for it to drain (bounded by DrainTimeout), and is idempotent.
 func (c *Consumer) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.guard.Close() {
 		return nil
-	}
-	c.closed = true
-	stopped := c.stopped
-	if c.stop != nil {
-		c.stop()
-	}
-	c.mu.Unlock()
-	if stopped != nil {
-		<-stopped
 	}
 	c.b.forgetConsumer(c)
 	return nil

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/lifecycle"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -27,12 +27,7 @@ type consumer struct {
 	byKey   map[string]int // stream key -> index in streams
 	log     *slog.Logger
 
-	mu        sync.Mutex
-	runs      int // Consume calls so far
-	consuming bool
-	closed    bool
-	stop      context.CancelFunc // ends the running Consume
-	stopped   chan struct{}      // closed when the running Consume has returned
+	guard lifecycle.Guard
 }
 
 func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {
@@ -41,6 +36,7 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {
 		byKey: make(map[string]int, len(cfg.Topics)),
 		log:   cfg.Logger.With("broker", "redis", "addr", b.addr, "group", cfg.Group, "consumer", name),
 	}
+	c.guard.Name = fmt.Sprintf("redis: %s: group %q", b.addr, cfg.Group)
 	for i, t := range cfg.Topics {
 		s := &stream{topic: t, key: b.streamKey(t)}
 		c.streams = append(c.streams, s)
@@ -71,53 +67,20 @@ func (c *consumer) errorf(s *stream, format string, args ...any) error {
 // nil. It returns an error when it cannot go on: its client was closed, or a stream key
 // holds something other than a stream.
 func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
-	if h == nil {
-		return fmt.Errorf("%w: redis: Consume needs a handler", courier.ErrInvalidConfig)
+	ctx, finish, runs, err := c.guard.Start(ctx, h)
+	if err != nil {
+		return err
 	}
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return courier.ErrClosed
-	case c.consuming:
-		c.mu.Unlock()
-		return errors.New("redis: Consume is already running on this consumer")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.consuming = true
-	c.runs++
-	first := c.runs == 1
-	c.stop = cancel
-	stopped := make(chan struct{})
-	c.stopped = stopped
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.consuming, c.stop, c.stopped = false, nil, nil
-		c.mu.Unlock()
-		close(stopped)
-	}()
-	return newRun(ctx, c, h).consume(ctx, first)
+	defer finish()
+	return newRun(ctx, c, h).consume(ctx, runs == 1)
 }
 
 // Close stops Consume and waits for it to drain (bounded by DrainTimeout), to acknowledge what
 // was handled and to hand back what was not (each bounded by 5s when Redis does not answer;
 // what is not done is delivered again after ClaimIdle). Idempotent.
 func (c *consumer) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.guard.Close() {
 		return nil
-	}
-	c.closed = true
-	stopped := c.stopped
-	if c.stop != nil {
-		c.stop()
-	}
-	c.mu.Unlock()
-	if stopped != nil {
-		<-stopped
 	}
 	c.b.forgetConsumer(c)
 	return nil
