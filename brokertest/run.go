@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness, caps Capabilities) {
 		{"ClosedMidHandlingRedelivers", testClosedMidHandling},
 		{"CloseEndsConsume", testCloseEndsConsume},
 		{"ContextEndsConsume", testContextEndsConsume},
+		{"ConsumeAgainAfterContextEnds", testConsumeAgain},
 		{"ErrClosed", testErrClosed},
 		{"TopicIsolation", testTopicIsolation},
 		{"MultipleTopics", testMultipleTopics},
@@ -688,4 +689,26 @@ func testStartNewest(e *env) {
 	if first := col.all()[0].ID; first != "new" {
 		t.Errorf("a StartNewest group first got %q, want the message sent after it was created", first)
 	}
+}
+
+func testConsumeAgain(e *env) {
+	t := e.t
+	topic := e.topic()
+	c := e.consumer(e.config(e.group(), 1, topic))
+	first := newCollector()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := e.consume(ctx, c, first)
+	p := e.producer()
+	e.send(p, courier.Message{ID: "before", Topic: topic, Value: []byte("1")})
+	first.waitUnique(t, 1, e.caps.Timeout)
+	cancel()
+	if err := r.wait(e.caps.Timeout); err != nil {
+		t.Fatalf("after ctx cancel: %v", err)
+	}
+	// The consumer is not closed: Consume may run again and goes on where the group is.
+	second := newCollector()
+	e.consume(context.Background(), c, second)
+	e.send(p, courier.Message{ID: "after", Topic: topic, Value: []byte("2")})
+	waitUntil(t, e.caps.Timeout, "the message sent after Consume ran again", second.changed,
+		func() bool { return len(second.get("after")) > 0 })
 }
