@@ -25,10 +25,10 @@ func TestStartAndClose(t *testing.T) {
 		t.Fatalf("second Start while running: %v", err)
 	}
 	returned := make(chan struct{})
-	go func() { // a Consume: runs until its context ends
+	go func() { // a Consume: runs until its context ends; finish is its last deferred call
 		<-run.Done()
-		finish()
 		close(returned)
+		finish()
 	}()
 	if !g.Close() {
 		t.Fatal("first Close reported false")
