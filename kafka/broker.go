@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/lifecycle"
 )
 
 // Broker is a connection to a Kafka cluster that makes producers and consumers. It is safe
@@ -26,10 +27,7 @@ type Broker struct {
 
 	created sync.Map // topic names known to exist, when cfg.CreateTopics
 
-	mu        sync.Mutex
-	closed    bool
-	producers map[*Producer]struct{}
-	consumers map[*consumer]struct{}
+	members lifecycle.Owned // producers and consumers, closed with the broker
 }
 
 var _ courier.Broker = (*Broker)(nil)
@@ -57,9 +55,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	return &Broker{
 		cfg: cfg, sc: sc, name: name, client: client, admin: admin,
-		log:       cfg.Logger.With("broker", "kafka"),
-		producers: make(map[*Producer]struct{}),
-		consumers: make(map[*consumer]struct{}),
+		log: cfg.Logger.With("broker", "kafka"),
 	}, nil
 }
 
@@ -93,16 +89,17 @@ func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	if b.members.Closed() {
 		return nil, courier.ErrClosed
 	}
 	p, err := newProducer(b)
 	if err != nil {
 		return nil, err
 	}
-	b.producers[p] = struct{}{}
+	if err := b.members.Add(p); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -114,10 +111,7 @@ func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (c
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.name, err)
 	}
-	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
+	if b.members.Closed() {
 		return nil, courier.ErrClosed
 	}
 	cfg = cfg.WithDefaults()
@@ -132,49 +126,22 @@ func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (c
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	if err := b.members.Add(c); err != nil {
 		_ = c.Close()
-		return nil, courier.ErrClosed
+		return nil, err
 	}
-	b.consumers[c] = struct{}{}
 	return c, nil
 }
 
 // Close closes every producer and consumer made from b, then its connections. Idempotent.
 func (b *Broker) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	first, err := b.members.Close()
+	if !first {
 		return nil
 	}
-	b.closed = true
-	producers, consumers := b.producers, b.consumers
-	b.producers, b.consumers = nil, nil
-	b.mu.Unlock()
-
-	var errs []error
-	for c := range consumers {
-		errs = append(errs, c.Close())
-	}
-	for p := range producers {
-		errs = append(errs, p.Close())
-	}
+	errs := []error{err}
 	if err := b.admin.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
 		errs = append(errs, fmt.Errorf("%s: close: %w", b.name, err))
 	}
 	return errors.Join(errs...)
-}
-
-func (b *Broker) forgetProducer(p *Producer) {
-	b.mu.Lock()
-	delete(b.producers, p)
-	b.mu.Unlock()
-}
-
-func (b *Broker) forgetConsumer(c *consumer) {
-	b.mu.Lock()
-	delete(b.consumers, c)
-	b.mu.Unlock()
 }

@@ -116,7 +116,7 @@ func (c *consumer) Close() error {
 			err = fmt.Errorf("%s: group %q: close: %w", c.b.name, c.cfg.Group, cerr)
 		}
 		<-c.logged
-		c.b.forgetConsumer(c)
+		c.b.members.Remove(c)
 	}
 	return err
 }

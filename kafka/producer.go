@@ -190,7 +190,7 @@ func (p *Producer) Close() error {
 		p.mu.Unlock()
 		p.ap.AsyncClose()
 		p.routed.Wait()
-		p.b.forgetProducer(p)
+		p.b.members.Remove(p)
 	})
 	return nil
 }

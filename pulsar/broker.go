@@ -2,16 +2,15 @@ package pulsar
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"sync"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/lifecycle"
 )
 
 func init() {
@@ -32,10 +31,7 @@ type Broker struct {
 	client pulsarclient.Client
 	log    *slog.Logger
 
-	mu        sync.Mutex
-	closed    bool
-	producers map[*producer]struct{}
-	consumers map[*consumer]struct{}
+	members lifecycle.Owned // producers and consumers, closed with the broker
 }
 
 var _ courier.Broker = (*Broker)(nil)
@@ -68,24 +64,19 @@ func New(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("pulsar: client for %s: %w", redact(cfg.URL), err)
 	}
 	return &Broker{
-		cfg:       cfg,
-		client:    client,
-		log:       cfg.Logger.With("broker", "pulsar"),
-		producers: map[*producer]struct{}{},
-		consumers: map[*consumer]struct{}{},
+		cfg:    cfg,
+		client: client,
+		log:    cfg.Logger.With("broker", "pulsar"),
 	}, nil
 }
 
 // NewProducer returns a producer. Pulsar producers are created per topic on
 // first use and kept until Close.
 func (b *Broker) NewProducer(_ context.Context) (courier.Producer, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, courier.ErrClosed
-	}
 	p := newProducer(b)
-	b.producers[p] = struct{}{}
+	if err := b.members.Add(p); err != nil {
+		return nil, err // p holds nothing yet: no Pulsar producer is made before a Send
+	}
 	return p, nil
 }
 
@@ -95,59 +86,28 @@ func (b *Broker) NewConsumer(_ context.Context, cfg courier.ConsumerConfig) (cou
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
+	if b.members.Closed() {
 		return nil, courier.ErrClosed
 	}
 	c, err := newConsumer(b, cfg.WithDefaults())
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	if err := b.members.Add(c); err != nil {
 		_ = c.Close()
-		return nil, courier.ErrClosed
+		return nil, err
 	}
-	b.consumers[c] = struct{}{}
 	return c, nil
 }
 
 // Close closes every producer and consumer made from b, then the client.
 // Idempotent.
 func (b *Broker) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil
+	first, err := b.members.Close()
+	if first {
+		b.client.Close()
 	}
-	b.closed = true
-	producers, consumers := b.producers, b.consumers
-	b.producers, b.consumers = nil, nil
-	b.mu.Unlock()
-	var errs []error
-	for c := range consumers {
-		errs = append(errs, c.Close())
-	}
-	for p := range producers {
-		errs = append(errs, p.Close())
-	}
-	b.client.Close()
-	return errors.Join(errs...)
-}
-
-func (b *Broker) forgetProducer(p *producer) {
-	b.mu.Lock()
-	delete(b.producers, p)
-	b.mu.Unlock()
-}
-
-func (b *Broker) forgetConsumer(c *consumer) {
-	b.mu.Lock()
-	delete(b.consumers, c)
-	b.mu.Unlock()
+	return err
 }
 
 // redact drops credentials from a URL for error messages.

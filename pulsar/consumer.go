@@ -109,7 +109,7 @@ func (c *consumer) Close() error {
 		return nil
 	}
 	c.pc.Close()
-	c.b.forgetConsumer(c)
+	c.b.members.Remove(c)
 	return nil
 }
 

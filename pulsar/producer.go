@@ -290,6 +290,6 @@ func (p *producer) Close() error {
 			tp.p.Close()
 		}
 	}
-	p.b.forgetProducer(p)
+	p.b.members.Remove(p)
 	return nil
 }

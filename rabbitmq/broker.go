@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"sync"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/lifecycle"
 )
 
 func init() {
@@ -30,10 +30,7 @@ type Broker struct {
 	pub *conn // producers' connection
 	sub *conn // consumers' connection: still acks while RabbitMQ blocks publishers
 
-	mu        sync.Mutex
-	closed    bool
-	producers map[*Producer]struct{}
-	consumers map[*Consumer]struct{}
+	members lifecycle.Owned // producers and consumers, closed with the broker
 }
 
 // New connects to RabbitMQ. It fails, naming the broker, when the URL is wrong or the broker
@@ -53,12 +50,10 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	return &Broker{
-		cfg:       cfg,
-		log:       cfg.Logger.With("broker", "rabbitmq"),
-		pub:       pub,
-		sub:       sub,
-		producers: make(map[*Producer]struct{}),
-		consumers: make(map[*Consumer]struct{}),
+		cfg: cfg,
+		log: cfg.Logger.With("broker", "rabbitmq"),
+		pub: pub,
+		sub: sub,
 	}, nil
 }
 
@@ -69,13 +64,10 @@ func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
 
 // Producer is NewProducer returning the concrete type, for SendWith and SendBatchWith.
 func (b *Broker) Producer(_ context.Context) (*Producer, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, fmt.Errorf("rabbitmq: new producer: %w", courier.ErrClosed)
+	p := newProducer(b) // holds nothing until its first Send
+	if err := b.members.Add(p); err != nil {
+		return nil, fmt.Errorf("rabbitmq: new producer: %w", err)
 	}
-	p := newProducer(b)
-	b.producers[p] = struct{}{}
 	return p, nil
 }
 
@@ -106,67 +98,25 @@ func (b *Broker) Consumer(ctx context.Context, cfg courier.ConsumerConfig, q Que
 	if len(cfg.Group) > maxShortString {
 		return nil, fmt.Errorf("%w: rabbitmq: group (queue name) is %d bytes, AMQP allows %d", courier.ErrInvalidConfig, len(cfg.Group), maxShortString)
 	}
-	if b.isClosed() {
+	if b.members.Closed() {
 		return nil, fmt.Errorf("rabbitmq: new consumer: %w", courier.ErrClosed)
 	}
 	c := newConsumer(b, cfg.WithDefaults(), qc.Queue)
 	if err := c.declare(ctx); err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, fmt.Errorf("rabbitmq: new consumer: %w", courier.ErrClosed)
+	if err := b.members.Add(c); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("rabbitmq: new consumer: %w", err)
 	}
-	b.consumers[c] = struct{}{}
 	return c, nil
-}
-
-func (b *Broker) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
-}
-
-func (b *Broker) forgetProducer(p *Producer) {
-	b.mu.Lock()
-	delete(b.producers, p)
-	b.mu.Unlock()
-}
-
-func (b *Broker) forgetConsumer(c *Consumer) {
-	b.mu.Lock()
-	delete(b.consumers, c)
-	b.mu.Unlock()
 }
 
 // Close closes every producer and consumer made from b, then the connections. Idempotent.
 func (b *Broker) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if first, _ := b.members.Close(); !first {
 		return nil
 	}
-	b.closed = true
-	var ps []*Producer
-	for p := range b.producers {
-		ps = append(ps, p)
-	}
-	var cs []*Consumer
-	for c := range b.consumers {
-		cs = append(cs, c)
-	}
-	b.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range cs {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = c.Close() }()
-	}
-	for _, p := range ps {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = p.Close() }()
-	}
-	wg.Wait()
 	err1 := b.pub.close()
 	err2 := b.sub.close()
 	if err1 != nil {

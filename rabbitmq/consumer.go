@@ -176,7 +176,7 @@ func (c *Consumer) Close() error {
 	if !c.guard.Close() {
 		return nil
 	}
-	c.b.forgetConsumer(c)
+	c.b.members.Remove(c)
 	return nil
 }
 

@@ -301,6 +301,6 @@ func (p *Producer) Close() error {
 		<-s.lock
 	}
 	<-drained
-	p.b.forgetProducer(p)
+	p.b.members.Remove(p)
 	return nil
 }

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"sync"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/lifecycle"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -29,10 +29,7 @@ type Broker struct {
 	addr    string // for errors and logs
 	nameTag string // ConsumerName, or host-pid
 
-	mu        sync.Mutex
-	closed    bool
-	producers map[*producer]struct{}
-	consumers map[*consumer]struct{}
+	members lifecycle.Owned // producers and consumers, closed with the broker
 }
 
 // Open connects to the Redis of a redis:// or rediss:// URL (see ParseURL), checks that it
@@ -90,9 +87,7 @@ func newBroker(client redis.UniversalClient, owned bool, addr string, cfg Config
 	}
 	return &Broker{
 		client: client, owned: owned, cfg: cfg, addr: addr, nameTag: tag,
-		log:       cfg.Logger.With("broker", "redis", "addr", addr),
-		producers: make(map[*producer]struct{}),
-		consumers: make(map[*consumer]struct{}),
+		log: cfg.Logger.With("broker", "redis", "addr", addr),
 	}, nil
 }
 
@@ -104,13 +99,10 @@ func (b *Broker) streamKey(topic string) string { return b.cfg.Prefix + topic }
 
 // NewProducer returns a producer. It does no I/O.
 func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, courier.ErrClosed
-	}
 	p := newProducer(b)
-	b.producers[p] = struct{}{}
+	if err := b.members.Add(p); err != nil {
+		return nil, err // p holds nothing: producers do no I/O before a Send
+	}
 	return p, nil
 }
 
@@ -126,7 +118,7 @@ func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (c
 		cfg.Logger = b.cfg.Logger
 	}
 	cfg = cfg.WithDefaults()
-	if b.isClosed() {
+	if b.members.Closed() {
 		return nil, courier.ErrClosed
 	}
 	c := newConsumer(b, cfg, b.nameTag+"-"+randomHex(4))
@@ -135,56 +127,18 @@ func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (c
 			return nil, err
 		}
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, courier.ErrClosed
+	if err := b.members.Add(c); err != nil {
+		_ = c.Close()
+		return nil, err
 	}
-	b.consumers[c] = struct{}{}
 	return c, nil
-}
-
-func (b *Broker) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
-}
-
-func (b *Broker) forgetProducer(p *producer) {
-	b.mu.Lock()
-	delete(b.producers, p)
-	b.mu.Unlock()
-}
-
-func (b *Broker) forgetConsumer(c *consumer) {
-	b.mu.Lock()
-	delete(b.consumers, c)
-	b.mu.Unlock()
 }
 
 // Close closes every producer and consumer made from b (their Consume returns), then the
 // client if Open made it. Idempotent.
 func (b *Broker) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if first, _ := b.members.Close(); !first {
 		return nil
-	}
-	b.closed = true
-	producers := make([]*producer, 0, len(b.producers))
-	for p := range b.producers {
-		producers = append(producers, p)
-	}
-	consumers := make([]*consumer, 0, len(b.consumers))
-	for c := range b.consumers {
-		consumers = append(consumers, c)
-	}
-	b.mu.Unlock()
-	for _, p := range producers {
-		_ = p.Close()
-	}
-	for _, c := range consumers {
-		_ = c.Close()
 	}
 	if b.owned {
 		if err := b.client.Close(); err != nil {

@@ -82,7 +82,7 @@ func (c *consumer) Close() error {
 	if !c.guard.Close() {
 		return nil
 	}
-	c.b.forgetConsumer(c)
+	c.b.members.Remove(c)
 	return nil
 }
 

@@ -166,7 +166,7 @@ func (p *producer) Close() error {
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
-		p.b.forgetProducer(p)
+		p.b.members.Remove(p)
 	})
 	return nil
 }
