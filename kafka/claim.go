@@ -41,6 +41,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	defer cancel()
 	sctx := sess.Context()
 	batch := make([]dispatch.Delivery, 0, claimBatch)
+	var strs strArena
 	for open := true; open; {
 		select {
 		case cm, ok := <-claim.Messages():
@@ -51,8 +52,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			// Take what else has arrived too, and hand it over under one engine lock.
 			batch = batch[:0]
 			for ok {
-				tr.add(cm.Offset)
-				batch = append(batch, dispatch.Delivery{Msg: fromRecord(cm), Ctx: ctx, Ref: tr})
+				batch = append(batch, dispatch.Delivery{Msg: fromRecord(cm, &strs), Ctx: ctx, Ref: tr})
 				if len(batch) == claimBatch {
 					break
 				}
@@ -63,11 +63,10 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 					ok = false
 				}
 			}
+			tr.add(batch) // before the engine can settle any of them
 			n, err := g.eng.SubmitAll(sctx, batch)
 			if err != nil {
-				for range batch[n:] {
-					tr.unadd()
-				}
+				tr.unadd(len(batch) - n)
 				open = false
 			}
 			clear(batch)

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -78,13 +77,13 @@ func subMilli(t time.Time) int64 {
 	return t.Sub(time.UnixMilli(t.UnixMilli())).Nanoseconds()
 }
 
-// fromRecord returns the message of a consumed record. A record from a producer other than
-// courier has no ID header; its ID is then made of its topic, partition and offset, which
-// name it uniquely and the same way on every delivery.
-func fromRecord(cm *sarama.ConsumerMessage) courier.Message {
+// fromRecord returns the message of a consumed record, its strings made in a. A record from
+// a producer other than courier has no ID header; its ID is then made of its topic, partition
+// and offset, which name it uniquely and the same way on every delivery.
+func fromRecord(cm *sarama.ConsumerMessage, a *strArena) courier.Message {
 	m := courier.Message{
 		Topic:     cm.Topic,
-		Key:       string(cm.Key),
+		Key:       a.copy(cm.Key),
 		Value:     cm.Value,
 		Timestamp: cm.Timestamp,
 		Attempt:   1,
@@ -92,12 +91,12 @@ func fromRecord(cm *sarama.ConsumerMessage) courier.Message {
 		Offset:    cm.Offset,
 	}
 	for _, h := range cm.Headers {
-		switch k := string(h.Key); k {
+		switch string(h.Key) {
 		case HeaderID:
-			m.ID = string(h.Value)
+			m.ID = a.copy(h.Value)
 		case HeaderUUID:
 			if len(h.Value) == 16 {
-				m.ID = unpackUUID(h.Value)
+				m.ID = a.uuid(h.Value)
 			}
 		case HeaderNanos:
 			if ns, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil && ns > 0 && ns < int64(time.Millisecond) {
@@ -107,24 +106,11 @@ func fromRecord(cm *sarama.ConsumerMessage) courier.Message {
 			if m.Headers == nil {
 				m.Headers = make(map[string]string, len(cm.Headers))
 			}
-			m.Headers[k] = string(h.Value)
+			m.Headers[a.copy(h.Key)] = a.copy(h.Value)
 		}
 	}
 	if m.ID == "" {
-		m.ID = positionID(cm.Topic, cm.Partition, cm.Offset)
+		m.ID = a.positionID(cm.Topic, cm.Partition, cm.Offset)
 	}
 	return m
-}
-
-// positionID returns "topic/partition/offset", in one allocation.
-func positionID(topic string, partition int32, offset int64) string {
-	var b strings.Builder
-	b.Grow(len(topic) + 32)
-	b.WriteString(topic)
-	b.WriteByte('/')
-	var num [20]byte
-	b.Write(strconv.AppendInt(num[:0], int64(partition), 10))
-	b.WriteByte('/')
-	b.Write(strconv.AppendInt(num[:0], offset, 10))
-	return b.String()
 }

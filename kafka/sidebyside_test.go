@@ -113,50 +113,6 @@ func benchSideBySideProduce(b *testing.B, rawID bool) {
 func benchSideBySideConsume(b *testing.B, concurrency int) {
 	br, brokers, _ := benchCluster(b)
 	ctx := context.Background()
-
-	raw := func(topic, group string) time.Duration {
-		sc := sarama.NewConfig()
-		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-		cg, err := sarama.NewConsumerGroup(brokers, group, sc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cg.Close()
-		s := newSpan(sideBySideMsgs)
-		cctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for cctx.Err() == nil {
-				if err := cg.Consume(cctx, []string{topic}, rawHandler{s}); err != nil && cctx.Err() == nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-		<-s.done
-		cancel()
-		wg.Wait()
-		return s.took()
-	}
-	adapter := func(topic, group string) time.Duration {
-		c, err := br.NewConsumer(ctx, courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: concurrency, Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
-		s := newSpan(sideBySideMsgs)
-		done := make(chan error, 1)
-		go func() {
-			done <- c.Consume(ctx, courier.HandlerFunc(func(context.Context, courier.Message) error { s.hit(); return nil }))
-		}()
-		<-s.done
-		_ = c.Close()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-		return s.took()
-	}
 	var rawTime, adapterTime time.Duration
 	for i := range b.N {
 		b.StopTimer()
@@ -167,12 +123,77 @@ func benchSideBySideConsume(b *testing.B, concurrency int) {
 		rawProduce(b, brokers, topic, sideBySideMsgs)
 		b.StartTimer()
 		if i%2 == 0 {
-			rawTime += raw(topic, "raw")
-			adapterTime += adapter(topic, "adapter")
+			rawTime += rawConsume(b, brokers, topic, "raw", sideBySideMsgs).took()
+			adapterTime += adapterConsume(b, br, topic, "adapter", concurrency, sideBySideMsgs).took()
 		} else {
-			adapterTime += adapter(topic, "adapter")
-			rawTime += raw(topic, "raw")
+			adapterTime += adapterConsume(b, br, topic, "adapter", concurrency, sideBySideMsgs).took()
+			rawTime += rawConsume(b, brokers, topic, "raw", sideBySideMsgs).took()
 		}
+		b.StopTimer()
+		deleteTopic(b, brokers, topic)
+		b.StartTimer()
 	}
 	reportSideBySide(b, rawTime, adapterTime)
+}
+
+// deleteTopic deletes a round's topic, so that the records the cluster keeps (and the
+// collector scans) do not grow from round to round.
+func deleteTopic(b *testing.B, brokers []string, topic string) {
+	adm, err := sarama.NewClusterAdmin(brokers, sarama.NewConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.DeleteTopic(topic); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// rawConsume reads n records of topic with a new raw sarama group marking every message,
+// and returns its span.
+func rawConsume(b *testing.B, brokers []string, topic, group string, n int) *span {
+	sc := sarama.NewConfig()
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cg, err := sarama.NewConsumerGroup(brokers, group, sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cg.Close()
+	s := newSpan(n)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, []string{topic}, rawHandler{s}); err != nil && ctx.Err() == nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	<-s.done
+	cancel()
+	wg.Wait()
+	return s
+}
+
+// adapterConsume reads n records of topic with a new adapter group, and returns its span.
+func adapterConsume(b *testing.B, br *kafka.Broker, topic, group string, concurrency, n int) *span {
+	ctx := context.Background()
+	c, err := br.NewConsumer(ctx, courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: concurrency, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newSpan(n)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Consume(ctx, courier.HandlerFunc(func(context.Context, courier.Message) error { s.hit(); return nil }))
+	}()
+	<-s.done
+	_ = c.Close()
+	if err := <-done; err != nil {
+		b.Error(err)
+	}
+	return s
 }

@@ -3,6 +3,8 @@ package kafka
 import (
 	"sort"
 	"sync"
+
+	"github.com/courier-go/courier/internal/dispatch"
 )
 
 // tracker follows the records of one partition claim from their hand-over to the engine to
@@ -10,45 +12,58 @@ import (
 // handled: with Concurrency > 1 records finish out of order, and committing the offset of a
 // later one would skip an earlier one still running (or released) if the partition moved
 // to another consumer.
+//
+// Marking is sarama's per-partition lock and map lookup; the tracker marks at most once per
+// markEvery handled records while records keep coming, and at once when none is
+// outstanding, so that a partition that goes quiet always has its last offset marked.
 type tracker struct {
 	// mark is called, with mu held and in increasing order, with the next offset to
 	// consume: every record below it was handled.
 	mark func(next int64)
 
 	mu          sync.Mutex
-	pending     []entry // records not yet below the marked offset, in offset order
+	pending     []entry // records not yet below the handled offset, in offset order
 	head        int     // pending[:head] are spent
 	outstanding int     // handed over and neither acked nor released
+	next        int64   // every record below it was handled; -1 before the first
+	marked      int64   // the last offset given to mark; -1 before the first
+	unmarked    int     // handled records since the last mark
 	idle        chan struct{}
 	closed      bool
 }
+
+// markEvery bounds how many handled records a tracker leaves unmarked while more are
+// outstanding: a crash redelivers at most that many more than the commit interval does.
+const markEvery = 64
 
 type entry struct {
 	off  int64
 	done bool
 }
 
-func newTracker(mark func(next int64)) *tracker { return &tracker{mark: mark} }
+func newTracker(mark func(next int64)) *tracker { return &tracker{mark: mark, next: -1, marked: -1} }
 
-// add records that the record at off is being handed over. Offsets must increase.
-func (t *tracker) add(off int64) {
+// add records that the records of ds are being handed over. Offsets must increase.
+func (t *tracker) add(ds []dispatch.Delivery) {
 	t.mu.Lock()
-	t.pending = append(t.pending, entry{off: off})
-	t.outstanding++
+	for i := range ds {
+		t.pending = append(t.pending, entry{off: ds[i].Msg.Offset})
+	}
+	t.outstanding += len(ds)
 	t.mu.Unlock()
 }
 
-// unadd takes back the last add, when the hand-over failed.
-func (t *tracker) unadd() {
+// unadd takes back the last n adds, when their hand-over failed.
+func (t *tracker) unadd(n int) {
 	t.mu.Lock()
-	t.pending = t.pending[:len(t.pending)-1]
-	t.outstanding--
-	t.signalIdle()
+	t.pending = t.pending[:len(t.pending)-n]
+	t.outstanding -= n
+	t.settled()
 	t.mu.Unlock()
 }
 
-// ack records that the record at off was handled, and marks the offset after the longest
-// run of handled records from the oldest pending one.
+// ack records that the record at off was handled, and advances the handled offset past the
+// longest run of handled records from the oldest pending one.
 func (t *tracker) ack(off int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -58,19 +73,15 @@ func (t *tracker) ack(off int64) {
 	}
 	t.pending[t.head+i].done = true
 	t.outstanding--
-	t.signalIdle()
-	if i != 0 {
-		return // an earlier record is still pending: nothing can be committed yet
+	t.unmarked++
+	if i == 0 { // otherwise an earlier record is still pending: the offset cannot move
+		for t.head < len(t.pending) && t.pending[t.head].done {
+			t.next = t.pending[t.head].off + 1
+			t.head++
+		}
+		t.compact()
 	}
-	next := int64(-1)
-	for t.head < len(t.pending) && t.pending[t.head].done {
-		next = t.pending[t.head].off + 1
-		t.head++
-	}
-	t.compact()
-	if !t.closed {
-		t.mark(next)
-	}
+	t.settled()
 }
 
 // release records that the record at off was not handled: it is never marked, nor is any
@@ -80,7 +91,7 @@ func (t *tracker) release(off int64) {
 	defer t.mu.Unlock()
 	if _, ok := t.find(off); ok {
 		t.outstanding--
-		t.signalIdle()
+		t.settled()
 	}
 }
 
@@ -104,12 +115,25 @@ func (t *tracker) compact() {
 	}
 }
 
-// signalIdle wakes waitIdle when nothing is outstanding; t.mu is held.
-func (t *tracker) signalIdle() {
+// settled marks the handled offset when it is due, and wakes idleCh's waiters when nothing
+// is outstanding; t.mu is held.
+func (t *tracker) settled() {
+	if t.outstanding == 0 || t.unmarked >= markEvery {
+		t.flush()
+	}
 	if t.outstanding == 0 && t.idle != nil {
 		close(t.idle)
 		t.idle = nil
 	}
+}
+
+// flush marks the handled offset if it moved since the last mark; t.mu is held.
+func (t *tracker) flush() {
+	if t.next > t.marked && !t.closed {
+		t.mark(t.next)
+		t.marked = t.next
+	}
+	t.unmarked = 0
 }
 
 // idleCh returns a channel closed once no handed-over record is outstanding.
@@ -127,10 +151,11 @@ func (t *tracker) idleCh() <-chan struct{} {
 	return t.idle
 }
 
-// close stops marking: the claim is over, and a late ack must not mark an offset on a
-// session that no longer owns the partition.
+// close marks what was handled and stops marking: the claim is over, and a late ack must not
+// mark an offset on a session that no longer owns the partition.
 func (t *tracker) close() {
 	t.mu.Lock()
+	t.flush()
 	t.closed = true
 	t.mu.Unlock()
 }

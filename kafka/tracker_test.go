@@ -4,7 +4,18 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/dispatch"
 )
+
+func deliveries(offs ...int64) []dispatch.Delivery {
+	ds := make([]dispatch.Delivery, len(offs))
+	for i, o := range offs {
+		ds[i] = dispatch.Delivery{Msg: courier.Message{Offset: o}}
+	}
+	return ds
+}
 
 // TestTrackerNeverMarksAGap acks records in random order, leaves some released, and checks
 // after every step that each marked offset has every record below it acked.
@@ -29,9 +40,7 @@ func TestTrackerNeverMarksAGap(t *testing.T) {
 			}
 			marks = append(marks, next)
 		})
-		for _, o := range offs {
-			tr.add(o)
-		}
+		tr.add(deliveries(offs...))
 		ri := 100 + r.IntN(100)
 		released := offs[ri]
 		order := slices.Clone(offs)
@@ -65,7 +74,7 @@ func TestTrackerInOrderMarksEachAndCompacts(t *testing.T) {
 	var marks []int64
 	tr := newTracker(func(next int64) { marks = append(marks, next) })
 	for o := range int64(1000) {
-		tr.add(o)
+		tr.add(deliveries(o))
 		tr.ack(o)
 	}
 	if len(marks) != 1000 || marks[999] != 1000 {
@@ -79,12 +88,11 @@ func TestTrackerInOrderMarksEachAndCompacts(t *testing.T) {
 func TestTrackerClosedMarksNothing(t *testing.T) {
 	marked := false
 	tr := newTracker(func(int64) { marked = true })
-	tr.add(5)
-	tr.add(6)
+	tr.add(deliveries(5, 6))
 	idle := tr.idleCh()
 	tr.close()
 	tr.ack(5)
-	tr.unadd() // 6 was not handed over after all
+	tr.unadd(1) // 6 was not handed over after all
 	if marked {
 		t.Error("a closed tracker marked an offset")
 	}
@@ -92,5 +100,41 @@ func TestTrackerClosedMarksNothing(t *testing.T) {
 	case <-idle:
 	default:
 		t.Error("idle channel not closed once nothing is outstanding")
+	}
+}
+
+// TestTrackerMarksInStepsWhileBusy: while records are outstanding the tracker marks once per
+// markEvery handled ones, then at once when none is left, and close marks what is handled.
+func TestTrackerMarksInStepsWhileBusy(t *testing.T) {
+	var marks []int64
+	tr := newTracker(func(next int64) { marks = append(marks, next) })
+	offs := make([]int64, 3*markEvery+10)
+	for i := range offs {
+		offs[i] = int64(i)
+	}
+	tr.add(deliveries(offs...))
+	for _, o := range offs[:len(offs)-1] {
+		tr.ack(o)
+	}
+	want := []int64{markEvery, 2 * markEvery, 3 * markEvery}
+	if !slices.Equal(marks, want) {
+		t.Fatalf("marks while busy %v, want %v", marks, want)
+	}
+	tr.ack(offs[len(offs)-1])
+	if last := marks[len(marks)-1]; last != int64(len(offs)) {
+		t.Fatalf("nothing outstanding: last mark %d, want %d", last, len(offs))
+	}
+
+	marks = nil
+	tr = newTracker(func(next int64) { marks = append(marks, next) })
+	tr.add(deliveries(10, 11, 12))
+	tr.ack(10)
+	tr.ack(12)
+	if len(marks) != 0 {
+		t.Fatalf("marked %v with 11 outstanding and fewer than markEvery handled", marks)
+	}
+	tr.close()
+	if !slices.Equal(marks, []int64{11}) {
+		t.Fatalf("close marked %v, want [11]: 10 is handled, 11 is not", marks)
 	}
 }

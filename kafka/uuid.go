@@ -8,7 +8,7 @@ import "github.com/google/uuid"
 // record. Any other ID travels as it is, so every ID comes back exactly as it was sent.
 
 // packUUID writes the 16 bytes of id into dst and reports whether id is a UUID in canonical
-// lowercase form, the only form unpackUUID gives back unchanged.
+// lowercase form, the only form strArena.uuid gives back unchanged.
 func packUUID(id string, dst *[16]byte) bool {
 	if len(id) != 36 { // uuid.Parse also takes the urn: and braced forms
 		return false
@@ -25,6 +25,3 @@ func packUUID(id string, dst *[16]byte) bool {
 	*dst = u
 	return true
 }
-
-// unpackUUID returns the canonical form of 16 bytes.
-func unpackUUID(b []byte) string { return uuid.UUID(b).String() }

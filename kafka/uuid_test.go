@@ -9,13 +9,14 @@ import (
 )
 
 func TestPackUUID(t *testing.T) {
+	var a strArena
 	for range 100 {
 		for _, id := range []string{courier.NewID(time.Now()), uuid.NewString()} {
 			var b [16]byte
 			if !packUUID(id, &b) {
 				t.Fatalf("canonical UUID %q not packed", id)
 			}
-			if got := unpackUUID(b[:]); got != id {
+			if got := a.uuid(b[:]); got != id {
 				t.Fatalf("unpack(pack(%q)) = %q", id, got)
 			}
 		}

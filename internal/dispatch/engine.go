@@ -238,10 +238,22 @@ func (e *Engine) enqueue(d Delivery) {
 	e.pending++
 }
 
+// maxTake bounds how many ready deliveries a worker takes at once. Taking several under one
+// lock, and settling them under the next, is what keeps the engine's lock from bouncing
+// between the cores of the submitting and the handling goroutines on every message.
+const maxTake = 16
+
 func (e *Engine) worker() {
 	defer e.workers.Done()
+	var (
+		taken   []Delivery // taken from ready, run outside the lock
+		settled []string   // keys of the deliveries settled since the lock was last held
+	)
 	e.mu.Lock()
 	for {
+		e.forget(settled)
+		clear(settled)
+		settled = settled[:0]
 		for e.ready.len() == 0 && !e.closed {
 			e.idle++
 			e.work.Wait()
@@ -251,43 +263,57 @@ func (e *Engine) worker() {
 			e.mu.Unlock()
 			return
 		}
-		d := e.ready.pop()
-		e.mu.Unlock()
-		e.run(d)
+		// A fair share, so that the other workers run beside this one: what is left wakes
+		// those that wait.
+		n := min(maxTake, (e.ready.len()+e.cfg.Concurrency-1)/e.cfg.Concurrency)
+		for range n {
+			taken = append(taken, e.ready.pop())
+		}
+		e.pending = e.ready.len()
+		e.wakeWorkers()
+		for i := range taken {
+			if e.run(taken[i]) {
+				settled = append(settled, taken[i].Msg.Key)
+			}
+		}
+		clear(taken)
+		taken = taken[:0]
 		e.mu.Lock()
 	}
 }
 
-// run handles d and then the messages queued behind it on its key, until one fails (it is
-// retried later) or its key has no more.
-func (e *Engine) run(d Delivery) {
-	for {
-		if e.stopping.Load() {
-			e.settle(d, release)
-			return
-		}
-		ctx := e.ctx
-		if d.Ctx != nil {
-			ctx = d.Ctx
-		}
-		o := release // the partition of d has ended: the broker delivers it again
-		if ctx.Err() == nil {
-			err := e.call(ctx, d)
-			switch {
-			case err == nil:
-				o = ack
-			case e.stopping.Load() || ctx.Err() != nil:
-				o = release // stopped by the drain or its partition's end, not by its own fault
-			default:
-				e.scheduleRetry(d, err)
-				return
-			}
-		}
-		next, ok := e.settle(d, o)
-		if !ok {
-			return
-		}
-		d = next
+// run handles d and reports whether it was settled (acked or released); if not, it waits
+// out its backoff to be retried, and keeps its place.
+func (e *Engine) run(d Delivery) bool {
+	if e.stopping.Load() {
+		e.s.Release(d)
+		return true
+	}
+	ctx := e.ctx
+	if d.Ctx != nil {
+		ctx = d.Ctx
+	}
+	if ctx.Err() != nil {
+		e.s.Release(d) // the partition of d has ended: the broker delivers it again
+		return true
+	}
+	err := e.call(ctx, d)
+	switch {
+	case err == nil:
+		e.ack(d)
+	case e.stopping.Load() || ctx.Err() != nil:
+		e.s.Release(d) // stopped by the drain or its partition's end, not by its own fault
+	default:
+		e.scheduleRetry(d, err)
+		return false
+	}
+	return true
+}
+
+func (e *Engine) ack(d Delivery) {
+	if err := e.s.Ack(e.ctx, d); err != nil {
+		e.log.Warn("courier: ack failed; the broker will deliver the message again",
+			"topic", d.Msg.Topic, "id", d.Msg.ID, "err", err)
 	}
 }
 
@@ -303,44 +329,32 @@ func (e *Engine) call(ctx context.Context, d Delivery) (err error) {
 	return e.h.HandleMessage(ctx, d.Msg)
 }
 
-type outcome int
-
-const (
-	ack outcome = iota
-	release
-	drop
-)
-
-// settle reports d's fate to the adapter and frees its place. For a keyed message it returns
-// the next message of the key, which the caller must run.
-func (e *Engine) settle(d Delivery, o outcome) (next Delivery, ok bool) {
-	switch o {
-	case ack:
-		if err := e.s.Ack(e.ctx, d); err != nil {
-			e.log.Warn("courier: ack failed; the broker will deliver the message again",
-				"topic", d.Msg.Topic, "id", d.Msg.ID, "err", err)
-		}
-	case release:
-		e.s.Release(d)
+// forget frees the places of settled deliveries, given by their keys, with e.mu held: the
+// next message of each key becomes ready, and Submit may go on once half the queue is free.
+func (e *Engine) forget(keys []string) {
+	if len(keys) == 0 {
+		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.outstanding--
+	e.outstanding -= len(keys)
 	if e.space != nil && e.outstanding <= e.cfg.QueueSize/2 {
 		close(e.space) // wake Submit once half the queue is free, not on every settle
 		e.space = nil
 	}
-	k := d.Msg.Key
-	if k == "" || e.closed {
-		return next, false // after Close, Close releases what waits behind d
+	if e.closed {
+		return // Close releases what waits behind them
 	}
-	kq := e.keys[k]
-	if kq.len() == 0 {
-		delete(e.keys, k)
-		e.free = append(e.free, kq)
-		return next, false
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		kq := e.keys[k]
+		if kq.len() == 0 {
+			delete(e.keys, k)
+			e.free = append(e.free, kq)
+			continue
+		}
+		e.enqueue(kq.pop())
 	}
-	return kq.pop(), true
 }
 
 func (e *Engine) scheduleRetry(d Delivery, cause error) {
@@ -372,16 +386,15 @@ func (e *Engine) fireRetry(r *retry) {
 	}
 	d, err := e.s.Retry(e.ctx, r.d)
 	if err != nil {
-		o := drop
 		if e.ctx.Err() != nil {
-			o = release // it failed because the engine is closing, not because it moved away
+			e.s.Release(r.d) // it failed because the engine is closing, not because it moved away
 		} else {
 			e.log.Warn("courier: message cannot be retried here; leaving it to the broker",
 				"topic", r.d.Msg.Topic, "id", r.d.Msg.ID, "err", err)
 		}
-		if next, ok := e.settle(r.d, o); ok {
-			e.requeue(next)
-		}
+		e.mu.Lock()
+		e.forget([]string{r.d.Msg.Key})
+		e.wakeWorkers()
 		return
 	}
 	e.requeue(d)
