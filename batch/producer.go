@@ -104,11 +104,15 @@ func New(inner courier.Producer, cfg Config) (*Producer, error) {
 // Send adds msg to the current batch and returns the result of sending that batch. See the
 // package documentation for what happens when ctx ends.
 func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
+	id := msg.ID
 	msg, err := courier.Prepare(msg)
 	if err != nil {
 		return fmt.Errorf("batch: send to %q: %w", msg.Topic, err)
 	}
-	size := msg.Size()
+	size := msg.Size() // with an ID, as most brokers' producers add one
+	// An empty ID is left for the broker's producer to fill its own way (Kafka's derives it
+	// on the consumer side instead of sending one).
+	msg.ID = id
 	p.mu.Lock()
 	for !p.closed && p.unsettled >= p.cfg.MaxPending {
 		if p.space == nil {

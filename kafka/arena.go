@@ -49,21 +49,11 @@ func (a *strArena) copy(b []byte) string {
 	return str(d)
 }
 
-// positionID returns "topic/partition/offset": the ID of a record without an ID header,
-// which names it uniquely and the same way on every delivery.
-func (a *strArena) positionID(topic string, partition int32, offset int64) string {
-	var nums [48]byte
-	tail := append(nums[:0], '/')
-	tail = strconv.AppendInt(tail, int64(partition), 10)
-	tail = append(tail, '/')
-	tail = strconv.AppendInt(tail, offset, 10)
-	d := a.take(len(topic) + len(tail))
-	copy(d[copy(d, topic):], tail)
-	return str(d)
-}
-
 // uuid returns the canonical lowercase form of the 16 bytes of u.
 func (a *strArena) uuid(u []byte) string {
+	if len(u) != 16 {
+		panic("kafka: strArena.uuid of " + strconv.Itoa(len(u)) + " bytes")
+	}
 	d := a.take(36)
 	hex.Encode(d[0:8], u[0:4])
 	d[8] = '-'

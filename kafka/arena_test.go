@@ -1,11 +1,12 @@
 package kafka
 
 import (
-	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/google/uuid"
 )
 
 // TestStrArenaStringsStayIntact fills several chunks with strings of every size up to past
@@ -17,8 +18,9 @@ func TestStrArenaStringsStayIntact(t *testing.T) {
 		s := strings.Repeat(string(rune('a'+i%26)), i%(arenaMax+40))
 		want = append(want, s)
 		got = append(got, a.copy([]byte(s)))
-		want = append(want, "topic-x/3/"+strconv.Itoa(i))
-		got = append(got, a.positionID("topic-x", 3, int64(i)))
+		u := recordUUID("topic-x", 3, int64(i), time.UnixMilli(int64(i)))
+		want = append(want, uuid.UUID(u).String())
+		got = append(got, a.uuid(u[:]))
 	}
 	for i := range want {
 		if got[i] != want[i] {

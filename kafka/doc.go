@@ -6,10 +6,14 @@
 // Producing: the producer is idempotent with acks=all, compresses with snappy by default,
 // and chooses the partition of a keyed message with murmur2 exactly as the Java client's
 // default partitioner does, so Go and Java producers put a key on the same partition.
-// Headers travel as record headers; the message ID travels in a reserved header
-// ("courier-uuid", its 16 bytes, for a canonical UUID such as Send fills in; "courier-id",
-// as text, for any other ID), and so do the nanoseconds of the timestamp below the
-// millisecond ("courier-ns"; a record timestamp has millisecond precision, so this is what
+// Headers travel as record headers. A message ID given by the caller travels in a reserved
+// header ("courier-uuid", its 16 bytes, for a canonical lowercase UUID; "courier-id", as
+// text, for any other). An ID left empty is not sent at all: the consumer derives a UUIDv7
+// from the record itself (its timestamp, topic, partition and offset), the same in every
+// group and on every delivery, unique within a partition - as good an ID as one made at
+// Send, without 16 random bytes on every record. Records of other producers get their ID
+// the same way. The nanoseconds of the timestamp below the millisecond travel in a header
+// too ("courier-ns"; a record timestamp has millisecond precision, so this is what
 // makes a Timestamp given by the caller round-trip exactly; Send fills an empty one at
 // millisecond precision). Concurrent Sends share wire batches: every Send goes through one
 // asynchronous sarama producer and waits for its own record's acknowledgement.

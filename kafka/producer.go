@@ -53,17 +53,29 @@ func newProducer(b *Broker) (*Producer, error) {
 	return p, nil
 }
 
-// waiter collects the results of the records of one Send or SendBatch.
+// waiter collects the results of the records of one Send or SendBatch. A success only
+// counts down: the errors are kept, under mu, only when there are some.
 type waiter struct {
-	errs []error
 	left atomic.Int64
 	done chan struct{}
+	n    int
+
+	mu   sync.Mutex
+	errs []error // nil while no record failed, then one per record
 }
 
 func newWaiter(n int) *waiter {
-	w := &waiter{errs: make([]error, n), done: make(chan struct{})}
+	w := &waiter{n: n, done: make(chan struct{})}
 	w.left.Store(int64(n))
 	return w
+}
+
+// err returns the error of record i; call it once w.done is closed.
+func (w *waiter) err(i int) error {
+	if w.errs == nil {
+		return nil
+	}
+	return w.errs[i]
 }
 
 // ticket travels with a record as its Metadata and brings its result back to the waiter.
@@ -73,7 +85,14 @@ type ticket struct {
 }
 
 func (t ticket) settle(err error) {
-	t.w.errs[t.i] = err
+	if err != nil {
+		t.w.mu.Lock()
+		if t.w.errs == nil {
+			t.w.errs = make([]error, t.w.n)
+		}
+		t.w.errs[t.i] = err
+		t.w.mu.Unlock()
+	}
 	if t.w.left.Add(-1) == 0 {
 		close(t.w.done)
 	}
@@ -85,7 +104,7 @@ func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
 	if err := p.enqueue(ctx, []courier.Message{msg}, w); err != nil {
 		return err
 	}
-	return p.wait(ctx, w, msg.Topic, func() error { return w.errs[0] })
+	return p.wait(ctx, w, msg.Topic, func() error { return w.err(0) })
 }
 
 // SendBatch sends msgs together and returns once every one of them was acknowledged or
@@ -104,7 +123,12 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 	if err := p.enqueue(ctx, msgs, w); err != nil {
 		return err
 	}
-	return p.wait(ctx, w, msgs[0].Topic, func() error { return courier.NewBatchError(w.errs) })
+	return p.wait(ctx, w, msgs[0].Topic, func() error {
+		if w.errs == nil {
+			return nil
+		}
+		return courier.NewBatchError(w.errs)
+	})
 }
 
 // enqueue prepares msgs and hands the valid ones to the sarama producer; an invalid one is
@@ -118,12 +142,7 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 	}
 	for i, msg := range msgs {
 		t := ticket{w, i}
-		if msg.Timestamp.IsZero() {
-			// Kafka keeps milliseconds: a send time filled at that precision round-trips
-			// without the sub-millisecond header.
-			msg.Timestamp = time.Now().Truncate(time.Millisecond)
-		}
-		msg, err := courier.Prepare(msg)
+		msg, sendID, err := prepare(msg)
 		if err != nil {
 			t.settle(fmt.Errorf("%s: %w", p.b.name, err))
 			continue
@@ -140,7 +159,7 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 			}
 		}
 		select {
-		case p.ap.Input() <- &newRecord(msg, t).pm:
+		case p.ap.Input() <- &newRecord(msg, t, sendID).pm:
 		case <-ctx.Done():
 			for j := i; j < len(msgs); j++ {
 				ticket{w, j}.settle(fmt.Errorf("%s: send to %q: %w", p.b.name, msgs[j].Topic, ctx.Err()))
@@ -152,6 +171,22 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 		}
 	}
 	return nil
+}
+
+// prepare is courier.Prepare for Kafka: a zero Timestamp is filled at millisecond precision,
+// which the record timestamp keeps whole (no sub-millisecond header), and an empty ID stays
+// empty, as it is not sent (the consumer derives one: see recordUUID). sendID reports
+// whether the ID is the caller's.
+func prepare(msg courier.Message) (_ courier.Message, sendID bool, err error) {
+	if msg.Timestamp.IsZero() {
+		msg.Timestamp = time.Now().Truncate(time.Millisecond)
+	}
+	if msg.ID == "" {
+		msg.Timestamp = msg.Timestamp.Round(0)
+		return msg, false, courier.Validate(msg)
+	}
+	msg, err = courier.Prepare(msg)
+	return msg, true, err
 }
 
 // wait waits for w and returns result(), or the context's error when it ends first (the

@@ -25,19 +25,25 @@ const (
 var headerIDKey, headerUUIDKey, headerNanosKey = []byte(HeaderID), []byte(HeaderUUID), []byte(HeaderNanos)
 
 // record is one message on its way to the broker: the sarama message and everything it
-// points to, in one allocation (a producer's cost per message is mostly allocations).
+// points to, in one allocation (a producer's cost per message is mostly allocations and the
+// collector's work on them), with its headers, when it has any, in a second.
 type record struct {
 	pm  sarama.ProducerMessage
 	key sarama.StringEncoder // pointed to by pm.Key: a pointer in an interface does not allocate
 	val sarama.ByteEncoder
-	hs  [2]sarama.RecordHeader // the reserved headers, when there are no others
-	ns  [8]byte                // HeaderNanos's value
-	id  [16]byte               // HeaderUUID's value
-	t   ticket                 // pm.Metadata: where the result goes
+	t   ticket // pm.Metadata: where the result goes
 }
 
-// newRecord returns the record of a prepared msg.
-func newRecord(msg courier.Message, t ticket) *record {
+// reserved holds the values of the reserved headers of a record that has them.
+type reserved struct {
+	hs [2]sarama.RecordHeader // the reserved headers, when there are no others
+	ns [8]byte                // HeaderNanos's value
+	id [16]byte               // HeaderUUID's value
+}
+
+// newRecord returns the record of a prepared msg. Its ID travels in a header only when sendID
+// is set: an ID that Send filled in is not sent, as the consumer derives one (recordUUID).
+func newRecord(msg courier.Message, t ticket, sendID bool) *record {
 	r := &record{t: t}
 	r.pm = sarama.ProducerMessage{Topic: msg.Topic, Timestamp: msg.Timestamp, Metadata: &r.t}
 	if msg.Key != "" {
@@ -48,17 +54,24 @@ func newRecord(msg courier.Message, t ticket) *record {
 		r.val = msg.Value
 		r.pm.Value = &r.val
 	}
-	hs := r.hs[:0]
+	ns := subMilli(msg.Timestamp)
+	if !sendID && ns == 0 && len(msg.Headers) == 0 {
+		return r
+	}
+	res := new(reserved)
+	hs := res.hs[:0]
 	if len(msg.Headers) > 0 {
 		hs = make([]sarama.RecordHeader, 0, len(msg.Headers)+2)
 	}
-	if packUUID(msg.ID, &r.id) {
-		hs = append(hs, sarama.RecordHeader{Key: headerUUIDKey, Value: r.id[:]})
-	} else {
+	switch {
+	case !sendID:
+	case packUUID(msg.ID, &res.id):
+		hs = append(hs, sarama.RecordHeader{Key: headerUUIDKey, Value: res.id[:]})
+	default:
 		hs = append(hs, sarama.RecordHeader{Key: headerIDKey, Value: readOnlyBytes(msg.ID)})
 	}
-	if ns := subMilli(msg.Timestamp); ns != 0 {
-		hs = append(hs, sarama.RecordHeader{Key: headerNanosKey, Value: strconv.AppendInt(r.ns[:0], ns, 10)})
+	if ns != 0 {
+		hs = append(hs, sarama.RecordHeader{Key: headerNanosKey, Value: strconv.AppendInt(res.ns[:0], ns, 10)})
 	}
 	for k, v := range msg.Headers {
 		hs = append(hs, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
@@ -77,9 +90,9 @@ func subMilli(t time.Time) int64 {
 	return t.Sub(time.UnixMilli(t.UnixMilli())).Nanoseconds()
 }
 
-// fromRecord returns the message of a consumed record, its strings made in a. A record from
-// a producer other than courier has no ID header; its ID is then made of its topic, partition
-// and offset, which name it uniquely and the same way on every delivery.
+// fromRecord returns the message of a consumed record, its strings made in a. A record
+// without an ID header (sent with an empty ID, or by another producer) gets the ID
+// recordUUID derives from its place in the log.
 func fromRecord(cm *sarama.ConsumerMessage, a *strArena) courier.Message {
 	m := courier.Message{
 		Topic:     cm.Topic,
@@ -110,7 +123,8 @@ func fromRecord(cm *sarama.ConsumerMessage, a *strArena) courier.Message {
 		}
 	}
 	if m.ID == "" {
-		m.ID = a.positionID(cm.Topic, cm.Partition, cm.Offset)
+		u := recordUUID(cm.Topic, cm.Partition, cm.Offset, cm.Timestamp)
+		m.ID = a.uuid(u[:])
 	}
 	return m
 }

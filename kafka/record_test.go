@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/kafka"
+	"github.com/google/uuid"
 )
 
 // javaMurmur2 are the golden vectors of Kafka's own UtilsTest.testMurmur2: the hash the Java
@@ -138,10 +139,19 @@ func TestWireFormat(t *testing.T) {
 		fmt.Sprintf("%x", r.Headers[0].Value) != "0192d5a37c4e7b2a9f103e4d5c6b7a89" {
 		t.Errorf("headers of a message with ID %s: %v, want only %s with its 16 bytes", id, r.Headers, kafka.HeaderUUID)
 	}
+
+	// An ID that Send fills in is not sent: consumers derive one from the record's place.
+	if err := p.Send(ctx, courier.Message{Topic: "wire", Timestamp: ts.Truncate(time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	if r = readAll(t, brokers, "wire", 1, 3)[2]; len(r.Headers) != 0 {
+		t.Errorf("headers of a message sent without ID: %v, want none", r.Headers)
+	}
 }
 
 // TestForeignRecord: a record from another producer, without courier's headers, is
-// delivered with an ID made of its position, its headers, and its timestamp.
+// delivered with its headers and timestamp, and with a UUIDv7 of its timestamp as ID that is
+// the same for every group.
 func TestForeignRecord(t *testing.T) {
 	brokers := kfakeBrokers(t)
 	b := openBroker(t, testConfig(brokers, 0))
@@ -163,7 +173,30 @@ func TestForeignRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "g", Topics: []string{"foreign"}, Logger: quiet})
+	var ids []string
+	for _, group := range []string{"g1", "g2"} {
+		m := consumeOne(t, b, group, "foreign")
+		if m.Key != "k" || string(m.Value) != "v" || m.Headers["trace"] != "abc" || len(m.Headers) != 1 || !m.Timestamp.Equal(ts) || m.Offset != off {
+			t.Errorf("group %s: delivered %+v", group, m)
+		}
+		id, err := uuid.Parse(m.ID)
+		if err != nil || id.Version() != 7 {
+			t.Fatalf("group %s: ID %q is not a UUIDv7 (%v)", group, m.ID, err)
+		}
+		if sec, nsec := id.Time().UnixTime(); time.Unix(sec, nsec).UnixMilli() != ts.UnixMilli() {
+			t.Errorf("group %s: ID %s holds time %v, want the record's %v", group, id, time.Unix(sec, nsec), ts)
+		}
+		ids = append(ids, m.ID)
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("two groups got IDs %s and %s for one record", ids[0], ids[1])
+	}
+}
+
+// consumeOne returns the first message a new consumer of group receives from topic.
+func consumeOne(t *testing.T, b *kafka.Broker, group, topic string) courier.Message {
+	t.Helper()
+	c, err := b.NewConsumer(context.Background(), courier.ConsumerConfig{Group: group, Topics: []string{topic}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,13 +210,9 @@ func TestForeignRecord(t *testing.T) {
 	})
 	select {
 	case m := <-got:
-		if want := fmt.Sprintf("foreign/0/%d", off); m.ID != want {
-			t.Errorf("ID %q, want %q", m.ID, want)
-		}
-		if m.Key != "k" || string(m.Value) != "v" || m.Headers["trace"] != "abc" || len(m.Headers) != 1 || !m.Timestamp.Equal(ts) {
-			t.Errorf("delivered %+v", m)
-		}
+		return m
 	case <-time.After(30 * time.Second):
-		t.Fatal("foreign record not delivered")
+		t.Fatalf("group %s: nothing delivered from %q", group, topic)
+		return courier.Message{}
 	}
 }

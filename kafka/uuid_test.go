@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -30,5 +31,43 @@ func TestPackUUID(t *testing.T) {
 		if packUUID(id, &b) {
 			t.Errorf("%q packed as a UUID; it must travel as text", id)
 		}
+	}
+}
+
+// TestRecordUUID: the ID derived for a record without one is a UUIDv7 of the record's
+// millisecond, the same for the same record, and different for every other record: all
+// offsets of a partition, and the same offsets of other partitions and topics, written in
+// the same millisecond.
+func TestRecordUUID(t *testing.T) {
+	ts := time.UnixMilli(1700000000123)
+	seen := map[[16]byte]string{}
+	for _, topic := range []string{"orders", "orders2", "payments", ""} {
+		for p := range int32(8) {
+			for off := range int64(20000) {
+				u := recordUUID(topic, p, off, ts)
+				where := fmt.Sprintf("%s/%d/%d", topic, p, off)
+				if prev, dup := seen[u]; dup {
+					t.Fatalf("%s and %s have the same ID %s", prev, where, uuid.UUID(u))
+				}
+				seen[u] = where
+				if off%997 != 0 {
+					continue
+				}
+				id := uuid.UUID(u)
+				if id.Version() != 7 || id.Variant() != uuid.RFC4122 {
+					t.Fatalf("%s: ID %s is version %d variant %v, want a UUIDv7", where, id, id.Version(), id.Variant())
+				}
+				if sec, nsec := id.Time().UnixTime(); time.Unix(sec, nsec).UnixMilli() != ts.UnixMilli() {
+					t.Fatalf("%s: ID %s holds time %v, want %v", where, id, time.Unix(sec, nsec), ts)
+				}
+				if again := recordUUID(topic, p, off, ts); again != u {
+					t.Fatalf("%s: derived %s, then %s", where, id, uuid.UUID(again))
+				}
+			}
+		}
+	}
+	// A record without a timestamp (an old message format) still gets a valid UUIDv7.
+	if id := uuid.UUID(recordUUID("t", 0, 1, time.Time{})); id.Version() != 7 {
+		t.Errorf("ID of a record without timestamp %s is not a UUIDv7", id)
 	}
 }
