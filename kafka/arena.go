@@ -1,10 +1,6 @@
 package kafka
 
-import (
-	"encoding/hex"
-	"strconv"
-	"unsafe"
-)
+import "unsafe"
 
 // strArena makes the strings of consumed records (IDs, keys, header names and values) out of
 // shared 4 KiB chunks instead of one allocation each: at a million records a second, a
@@ -50,19 +46,33 @@ func (a *strArena) copy(b []byte) string {
 }
 
 // uuid returns the canonical lowercase form of the 16 bytes of u.
-func (a *strArena) uuid(u []byte) string {
-	if len(u) != 16 {
-		panic("kafka: strArena.uuid of " + strconv.Itoa(len(u)) + " bytes")
-	}
+func (a *strArena) uuid(u *[16]byte) string {
 	d := a.take(36)
-	hex.Encode(d[0:8], u[0:4])
+	hexPairs(d[0:8], u[0:4])
 	d[8] = '-'
-	hex.Encode(d[9:13], u[4:6])
+	hexPairs(d[9:13], u[4:6])
 	d[13] = '-'
-	hex.Encode(d[14:18], u[6:8])
+	hexPairs(d[14:18], u[6:8])
 	d[18] = '-'
-	hex.Encode(d[19:23], u[8:10])
+	hexPairs(d[19:23], u[8:10])
 	d[23] = '-'
-	hex.Encode(d[24:36], u[10:16])
+	hexPairs(d[24:36], u[10:16])
 	return str(d)
 }
+
+// hexPairs writes the lowercase hex digits of src to dst, which is twice as long.
+func hexPairs(dst, src []byte) {
+	for i, b := range src {
+		p := &hexTable[b]
+		dst[2*i], dst[2*i+1] = p[0], p[1]
+	}
+}
+
+// hexTable holds the two hex digits of every byte.
+var hexTable = func() (t [256][2]byte) {
+	const digits = "0123456789abcdef"
+	for b := range t {
+		t[b] = [2]byte{digits[b>>4], digits[b&0xf]}
+	}
+	return t
+}()

@@ -20,7 +20,7 @@ func TestStrArenaStringsStayIntact(t *testing.T) {
 		got = append(got, a.copy([]byte(s)))
 		u := recordUUID("topic-x", 3, int64(i), time.UnixMilli(int64(i)))
 		want = append(want, uuid.UUID(u).String())
-		got = append(got, a.uuid(u[:]))
+		got = append(got, a.uuid(&u))
 	}
 	for i := range want {
 		if got[i] != want[i] {
@@ -34,9 +34,9 @@ func TestStrArenaStringsStayIntact(t *testing.T) {
 
 func BenchmarkFromRecord(b *testing.B) {
 	cm := &sarama.ConsumerMessage{Topic: "orders", Partition: 3, Offset: 123456789, Value: make([]byte, 1024)}
-	var a strArena
+	d := newDecoder(cm.Topic, cm.Partition)
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = fromRecord(cm, &a)
+		_ = d.message(cm)
 	}
 }

@@ -27,8 +27,17 @@ func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-// claimBatch bounds how many records ConsumeClaim hands to the engine at once.
-const claimBatch = 64
+// claimBatch bounds how many records ConsumeClaim hands to the engine at once: sarama holds
+// up to 256 per partition ready for it, and taking them under one engine lock rather than
+// a lock per few is much of what keeps the adapter as fast as a raw sarama loop.
+const claimBatch = 256
+
+// queueSize is how many records a consumer holds fetched and not yet handled, for all its
+// partitions (besides the 256 per partition in sarama's channels). With the engine's
+// default, 64, claim goroutines parked and woke every few dozen records; a partition that
+// is revoked gives what it has queued back at once (Delivery.Revoked), so a deep queue does
+// not slow a rebalance down.
+const queueSize = 1024
 
 // ConsumeClaim hands the claim's records to the engine in offset order until the claim or
 // the session ends, then waits for its in-flight records (bounded), and commits.
@@ -41,7 +50,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	defer cancel()
 	sctx := sess.Context()
 	batch := make([]dispatch.Delivery, 0, claimBatch)
-	var strs strArena
+	dec := newDecoder(topic, partition)
 	for open := true; open; {
 		select {
 		case cm, ok := <-claim.Messages():
@@ -52,7 +61,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			// Take what else has arrived too, and hand it over under one engine lock.
 			batch = batch[:0]
 			for ok {
-				batch = append(batch, dispatch.Delivery{Msg: fromRecord(cm, &strs), Ctx: ctx, Ref: tr})
+				batch = append(batch, dispatch.Delivery{Msg: dec.message(cm), Ctx: ctx, Revoked: &tr.revoked, Ref: tr})
 				if len(batch) == claimBatch {
 					break
 				}
@@ -74,6 +83,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			open = false
 		}
 	}
+	tr.revoked.Store(true) // what is queued goes back; what runs gets the drain timeout
 	g.drain(tr, cancel, topic, partition)
 	tr.close()
 	sess.Commit()

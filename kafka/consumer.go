@@ -75,7 +75,7 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	}
 	defer finish()
 
-	eng := dispatch.New(ctx, h, settler{}, dispatch.FromConsumerConfig("kafka", c.cfg))
+	eng := dispatch.New(ctx, h, settler{}, engineConfig(c.cfg))
 	defer eng.Close()
 	gh := &groupHandler{c: c, eng: eng}
 	for failures := 0; ctx.Err() == nil; {
@@ -119,6 +119,13 @@ func (c *consumer) Close() error {
 		c.b.members.Remove(c)
 	}
 	return err
+}
+
+// engineConfig returns the dispatch settings of a consumer.
+func engineConfig(cc courier.ConsumerConfig) dispatch.Config {
+	dc := dispatch.FromConsumerConfig("kafka", cc)
+	dc.QueueSize = max(queueSize, 4*cc.Concurrency)
+	return dc
 }
 
 // settler settles deliveries on the tracker of the claim they came from.

@@ -90,10 +90,23 @@ func subMilli(t time.Time) int64 {
 	return t.Sub(time.UnixMilli(t.UnixMilli())).Nanoseconds()
 }
 
-// fromRecord returns the message of a consumed record, its strings made in a. A record
-// without an ID header (sent with an empty ID, or by another producer) gets the ID
-// recordUUID derives from its place in the log.
-func fromRecord(cm *sarama.ConsumerMessage, a *strArena) courier.Message {
+// decoder turns the records of one partition claim into messages: it holds what is the same
+// for all of them, and makes their strings in one arena. Not safe for concurrent use.
+type decoder struct {
+	strs      strArena
+	topic     string
+	partition int32
+	mix       mix
+}
+
+func newDecoder(topic string, partition int32) *decoder {
+	return &decoder{topic: topic, partition: partition, mix: partitionMix(topic, partition)}
+}
+
+// message returns the message of a consumed record. A record without an ID header (sent with
+// an empty ID, or by another producer) gets the ID recordUUID derives from its place in the log.
+func (d *decoder) message(cm *sarama.ConsumerMessage) courier.Message {
+	a := &d.strs
 	m := courier.Message{
 		Topic:     cm.Topic,
 		Key:       a.copy(cm.Key),
@@ -109,7 +122,7 @@ func fromRecord(cm *sarama.ConsumerMessage, a *strArena) courier.Message {
 			m.ID = a.copy(h.Value)
 		case HeaderUUID:
 			if len(h.Value) == 16 {
-				m.ID = a.uuid(h.Value)
+				m.ID = a.uuid((*[16]byte)(h.Value))
 			}
 		case HeaderNanos:
 			if ns, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil && ns > 0 && ns < int64(time.Millisecond) {
@@ -123,8 +136,12 @@ func fromRecord(cm *sarama.ConsumerMessage, a *strArena) courier.Message {
 		}
 	}
 	if m.ID == "" {
-		u := recordUUID(cm.Topic, cm.Partition, cm.Offset, cm.Timestamp)
-		m.ID = a.uuid(u[:])
+		mx := d.mix
+		if cm.Topic != d.topic || cm.Partition != d.partition {
+			mx = partitionMix(cm.Topic, cm.Partition)
+		}
+		u := mx.uuid(cm.Offset, cm.Timestamp)
+		m.ID = a.uuid(&u)
 	}
 	return m
 }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/courier-go/courier/internal/dispatch"
 )
@@ -20,6 +21,8 @@ type tracker struct {
 	// mark is called, with mu held and in increasing order, with the next offset to
 	// consume: every record below it was handled.
 	mark func(next int64)
+	// revoked is set when the claim ends: deliveries not yet started are released.
+	revoked atomic.Bool
 
 	mu          sync.Mutex
 	pending     []entry // records not yet below the handled offset, in offset order

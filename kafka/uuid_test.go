@@ -17,7 +17,7 @@ func TestPackUUID(t *testing.T) {
 			if !packUUID(id, &b) {
 				t.Fatalf("canonical UUID %q not packed", id)
 			}
-			if got := a.uuid(b[:]); got != id {
+			if got := a.uuid(&b); got != id {
 				t.Fatalf("unpack(pack(%q)) = %q", id, got)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,10 @@ type Delivery struct {
 	// it must derive. Adapters use it to cancel the work of one partition: a delivery whose Ctx
 	// has ended is released instead of handled.
 	Ctx context.Context
+	// Revoked, when set, is checked before the handler starts: once it is true the delivery
+	// is released instead. Adapters set it when a partition goes away, so that what waits in
+	// the queue goes back to the broker at once while running handlers keep Ctx and finish.
+	Revoked *atomic.Bool
 	// Ref and Tag are the adapter's own handle for settling the delivery (a channel and a
 	// delivery tag, a stream entry ID...). The engine only carries them.
 	Ref any
@@ -265,14 +270,11 @@ func (e *Engine) worker() {
 		}
 		// A fair share, so that the other workers run beside this one: what is left wakes
 		// those that wait.
-		n := min(maxTake, (e.ready.len()+e.cfg.Concurrency-1)/e.cfg.Concurrency)
-		for range n {
-			taken = append(taken, e.ready.pop())
-		}
+		taken = e.ready.take(min(maxTake, (e.ready.len()+e.cfg.Concurrency-1)/e.cfg.Concurrency), taken)
 		e.pending = e.ready.len()
 		e.wakeWorkers()
 		for i := range taken {
-			if e.run(taken[i]) {
+			if e.run(&taken[i]) {
 				settled = append(settled, taken[i].Msg.Key)
 			}
 		}
@@ -284,9 +286,9 @@ func (e *Engine) worker() {
 
 // run handles d and reports whether it was settled (acked or released); if not, it waits
 // out its backoff to be retried, and keeps its place.
-func (e *Engine) run(d Delivery) bool {
-	if e.stopping.Load() {
-		e.s.Release(d)
+func (e *Engine) run(d *Delivery) bool {
+	if e.stopping.Load() || (d.Revoked != nil && d.Revoked.Load()) {
+		e.s.Release(*d)
 		return true
 	}
 	ctx := e.ctx
@@ -294,7 +296,7 @@ func (e *Engine) run(d Delivery) bool {
 		ctx = d.Ctx
 	}
 	if ctx.Err() != nil {
-		e.s.Release(d) // the partition of d has ended: the broker delivers it again
+		e.s.Release(*d) // the partition of d has ended: the broker delivers it again
 		return true
 	}
 	err := e.call(ctx, d)
@@ -302,23 +304,23 @@ func (e *Engine) run(d Delivery) bool {
 	case err == nil:
 		e.ack(d)
 	case e.stopping.Load() || ctx.Err() != nil:
-		e.s.Release(d) // stopped by the drain or its partition's end, not by its own fault
+		e.s.Release(*d) // stopped by the drain or its partition's end, not by its own fault
 	default:
-		e.scheduleRetry(d, err)
+		e.scheduleRetry(*d, err)
 		return false
 	}
 	return true
 }
 
-func (e *Engine) ack(d Delivery) {
-	if err := e.s.Ack(e.ctx, d); err != nil {
+func (e *Engine) ack(d *Delivery) {
+	if err := e.s.Ack(e.ctx, *d); err != nil {
 		e.log.Warn("courier: ack failed; the broker will deliver the message again",
 			"topic", d.Msg.Topic, "id", d.Msg.ID, "err", err)
 	}
 }
 
 // call runs the handler, turning a panic into an error.
-func (e *Engine) call(ctx context.Context, d Delivery) (err error) {
+func (e *Engine) call(ctx context.Context, d *Delivery) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			e.log.Error("courier: handler panicked", "topic", d.Msg.Topic, "id", d.Msg.ID,
@@ -462,10 +464,11 @@ func (e *Engine) Close() {
 // keyQueue holds the messages of one key that wait for the one in flight.
 type keyQueue struct{ queue }
 
-// queue is a FIFO of deliveries that reuses its backing array.
+// queue is a FIFO of deliveries on a ring that grows to the most it held and keeps that
+// size: a steady flow neither allocates nor moves what it holds.
 type queue struct {
-	q    []Delivery
-	head int
+	q       []Delivery // len is 0 or a power of two
+	head, n int
 }
 
 func (e *Engine) newKeyQueue() *keyQueue {
@@ -477,22 +480,44 @@ func (e *Engine) newKeyQueue() *keyQueue {
 	return &keyQueue{}
 }
 
-func (q *queue) len() int { return len(q.q) - q.head }
+func (q *queue) len() int { return q.n }
 
-func (q *queue) push(d Delivery) { q.q = append(q.q, d) }
+func (q *queue) push(d Delivery) {
+	if q.n == len(q.q) {
+		grown := make([]Delivery, max(16, 2*len(q.q)))
+		q.copyTo(grown, q.n)
+		q.q, q.head = grown, 0
+	}
+	q.q[(q.head+q.n)&(len(q.q)-1)] = d
+	q.n++
+}
 
 func (q *queue) pop() Delivery {
 	d := q.q[q.head]
 	q.q[q.head] = Delivery{}
-	q.head++
-	switch {
-	case q.head == len(q.q):
-		q.q, q.head = q.q[:0], 0
-	case q.head >= 64 && 2*q.head >= len(q.q):
-		// Never empty for long: move the live part down so the array stops growing.
-		n := copy(q.q, q.q[q.head:])
-		clear(q.q[n:])
-		q.q, q.head = q.q[:n], 0
-	}
+	q.head = (q.head + 1) & (len(q.q) - 1)
+	q.n--
 	return d
+}
+
+// take moves the first n deliveries to the end of dst, and returns it.
+func (q *queue) take(n int, dst []Delivery) []Delivery {
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	q.copyTo(dst[start:], n)
+	first := min(n, len(q.q)-q.head)
+	clear(q.q[q.head : q.head+first])
+	clear(q.q[:n-first])
+	q.head = (q.head + n) & (len(q.q) - 1)
+	q.n -= n
+	return dst
+}
+
+// copyTo copies the first n deliveries to dst.
+func (q *queue) copyTo(dst []Delivery, n int) {
+	if n == 0 {
+		return
+	}
+	first := copy(dst[:n], q.q[q.head:min(q.head+n, len(q.q))])
+	copy(dst[first:n], q.q[:n-first])
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,6 +197,48 @@ func TestDifferentKeysRunInParallel(t *testing.T) {
 	}
 	close(release)
 	waitFor(t, "acks", func() bool { a, _ := rec.counts(); return a == 2 })
+}
+
+// TestRevokedReleasesWhatWaitsAndLetsRunningFinish: once a partition is revoked, its
+// deliveries still queued are released without running, while the one running finishes and
+// is acked; deliveries of other partitions go on.
+func TestRevokedReleasesWhatWaitsAndLetsRunningFinish(t *testing.T) {
+	rec := newRecorder()
+	running := make(chan struct{})
+	finish := make(chan struct{})
+	var ran sync.Map
+	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		ran.Store(m.ID, true)
+		if m.ID == "p1-a" {
+			close(running)
+			<-finish
+			return ctx.Err() // nil: revoking does not cancel a running handler
+		}
+		return nil
+	}), rec, Config{Concurrency: 1, Logger: quiet})
+	defer e.Close()
+	var revoked atomic.Bool
+	for _, id := range []string{"p1-a", "p1-b", "p1-c"} {
+		d := delivery(id, "")
+		d.Revoked = &revoked
+		submit(t, e, d)
+	}
+	submit(t, e, delivery("p2-a", ""))
+	<-running
+	revoked.Store(true)
+	close(finish)
+	waitFor(t, "every delivery settled", func() bool { a, r := rec.counts(); return a+r == 4 })
+	rec.settledOnce(t, []string{"p1-a", "p1-b", "p1-c", "p2-a"})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.acked["p1-a"] != 1 || rec.acked["p2-a"] != 1 || rec.released["p1-b"] != 1 || rec.released["p1-c"] != 1 {
+		t.Errorf("acked %v released %v; want p1-a and p2-a acked, p1-b and p1-c released", rec.acked, rec.released)
+	}
+	for _, id := range []string{"p1-b", "p1-c"} {
+		if _, ok := ran.Load(id); ok {
+			t.Errorf("%s ran after its partition was revoked", id)
+		}
+	}
 }
 
 func TestRetryKeepsPlaceAndCountsAttempts(t *testing.T) {
@@ -468,5 +512,48 @@ func TestSubmitAll(t *testing.T) {
 	rec.settledOnce(t, ids)
 	if n, err := e.SubmitAll(context.Background(), batch); n != 0 || !errors.Is(err, courier.ErrClosed) {
 		t.Fatalf("SubmitAll after Close = %d, %v", n, err)
+	}
+}
+
+// TestQueueKeepsOrderAcrossWraps pushes, pops and takes in random amounts, so that the ring
+// wraps and grows in every position, and checks the FIFO order against a plain slice.
+func TestQueueKeepsOrderAcrossWraps(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var q queue
+	var want []string
+	var taken []Delivery
+	next := 0
+	for step := range 20000 {
+		switch op := r.IntN(3); {
+		case op == 0 || q.len() == 0:
+			for range 1 + r.IntN(20) {
+				id := strconv.Itoa(next)
+				next++
+				q.push(delivery(id, ""))
+				want = append(want, id)
+			}
+		case op == 1:
+			if got := q.pop().Msg.ID; got != want[0] {
+				t.Fatalf("step %d: popped %s, want %s", step, got, want[0])
+			}
+			want = want[1:]
+		default:
+			n := 1 + r.IntN(q.len())
+			taken = q.take(n, taken[:0])
+			for i, d := range taken {
+				if d.Msg.ID != want[i] {
+					t.Fatalf("step %d: took %s at %d, want %s", step, d.Msg.ID, i, want[i])
+				}
+			}
+			want = want[n:]
+		}
+		if q.len() != len(want) {
+			t.Fatalf("step %d: queue holds %d, want %d", step, q.len(), len(want))
+		}
+	}
+	for i := range q.q { // what left the queue is not kept alive by it
+		if pos := (i - q.head + len(q.q)) & (len(q.q) - 1); pos >= q.n && q.q[i].Msg.ID != "" {
+			t.Fatalf("slot %d, outside the live part, still holds %s", i, q.q[i].Msg.ID)
+		}
 	}
 }

@@ -1,0 +1,121 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/IBM/sarama"
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/dispatch"
+)
+
+// fakeSession is the part of a sarama group session a claim uses.
+type fakeSession struct {
+	sarama.ConsumerGroupSession
+	ctx    context.Context
+	marked atomic.Int64
+}
+
+func (s *fakeSession) Context() context.Context                          { return s.ctx }
+func (s *fakeSession) MarkOffset(_ string, _ int32, off int64, _ string) { s.marked.Store(off) }
+func (s *fakeSession) Commit()                                           {}
+func (s *fakeSession) MarkMessage(m *sarama.ConsumerMessage, _ string)   { s.marked.Store(m.Offset + 1) }
+
+type fakeClaim struct {
+	sarama.ConsumerGroupClaim
+	partition int32
+	msgs      chan *sarama.ConsumerMessage
+}
+
+func (c *fakeClaim) Topic() string                            { return "bench" }
+func (c *fakeClaim) Partition() int32                         { return c.partition }
+func (c *fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
+
+// BenchmarkClaimPipeline measures the adapter's own work per record, without a broker: 4
+// partitions' records (prebuilt, as sarama hands them over) go through ConsumeClaim, the
+// engine and the tracker to a handler that counts them. "direct" is what a raw sarama
+// application does with the same channels: a loop per partition calling the handler and
+// marking.
+func BenchmarkClaimPipeline(b *testing.B) {
+	const partitions = 4
+	value := make([]byte, 1024)
+	run := func(b *testing.B, consume func(sess *fakeSession, claims []*fakeClaim, h courier.HandlerFunc)) {
+		var seen atomic.Int64
+		done := make(chan struct{})
+		h := courier.HandlerFunc(func(context.Context, courier.Message) error {
+			if seen.Add(1) == int64(b.N) {
+				close(done)
+			}
+			return nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		sess := &fakeSession{ctx: ctx}
+		claims := make([]*fakeClaim, partitions)
+		for p := range claims {
+			claims[p] = &fakeClaim{partition: int32(p), msgs: make(chan *sarama.ConsumerMessage, 256)}
+		}
+		var feeders sync.WaitGroup
+		b.ReportAllocs()
+		b.ResetTimer()
+		for p := range claims {
+			feeders.Add(1)
+			go func() {
+				defer feeders.Done()
+				// A ring of records far larger than what the channel and a claim's batch
+				// hold: a record is reused long after the claim is done with it.
+				ring := make([]sarama.ConsumerMessage, 4096)
+				for off := range int64((b.N + partitions - 1 - p) / partitions) {
+					r := &ring[off%int64(len(ring))]
+					*r = sarama.ConsumerMessage{Topic: "bench", Partition: int32(p), Offset: off, Value: value}
+					claims[p].msgs <- r
+				}
+			}()
+		}
+		var consumers sync.WaitGroup
+		consumers.Add(1)
+		go func() { defer consumers.Done(); consume(sess, claims, h) }()
+		<-done
+		b.StopTimer()
+		cancel()
+		feeders.Wait()
+		for _, c := range claims {
+			close(c.msgs)
+		}
+		consumers.Wait()
+	}
+	b.Run("direct", func(b *testing.B) {
+		run(b, func(sess *fakeSession, claims []*fakeClaim, h courier.HandlerFunc) {
+			var wg sync.WaitGroup
+			for _, c := range claims {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for m := range c.msgs {
+						_ = h(sess.ctx, courier.Message{Value: m.Value})
+						sess.MarkMessage(m, "")
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	})
+	for _, conc := range []int{1, 4} {
+		b.Run(fmt.Sprint("adapter-concurrency-", conc), func(b *testing.B) {
+			run(b, func(sess *fakeSession, claims []*fakeClaim, h courier.HandlerFunc) {
+				cc := courier.ConsumerConfig{Group: "g", Concurrency: conc}.WithDefaults()
+				eng := dispatch.New(context.Background(), h, settler{}, engineConfig(cc))
+				defer eng.Close()
+				g := &groupHandler{c: &consumer{cfg: cc, log: cc.Logger}, eng: eng}
+				var wg sync.WaitGroup
+				for _, c := range claims {
+					wg.Add(1)
+					go func() { defer wg.Done(); _ = g.ConsumeClaim(sess, c) }()
+				}
+				wg.Wait()
+			})
+		})
+	}
+}
