@@ -140,9 +140,10 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 	if p.closed {
 		return courier.ErrClosed
 	}
+	var now time.Time // one send time for the whole call, read once
 	for i, msg := range msgs {
 		t := ticket{w, i}
-		msg, sendID, err := prepare(msg)
+		msg, sendID, err := prepare(msg, &now)
 		if err != nil {
 			t.settle(fmt.Errorf("%s: %w", p.b.name, err))
 			continue
@@ -158,8 +159,14 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 				continue
 			}
 		}
+		rec := &newRecord(msg, t, sendID).pm
 		select {
-		case p.ap.Input() <- &newRecord(msg, t, sendID).pm:
+		case p.ap.Input() <- rec: // the common case, without the cost of watching ctx
+			continue
+		default:
+		}
+		select {
+		case p.ap.Input() <- rec:
 		case <-ctx.Done():
 			for j := i; j < len(msgs); j++ {
 				ticket{w, j}.settle(fmt.Errorf("%s: send to %q: %w", p.b.name, msgs[j].Topic, ctx.Err()))
@@ -177,9 +184,13 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 // which the record timestamp keeps whole (no sub-millisecond header), and an empty ID stays
 // empty, as it is not sent (the consumer derives one: see recordUUID). sendID reports
 // whether the ID is the caller's.
-func prepare(msg courier.Message) (_ courier.Message, sendID bool, err error) {
+// The send time is read into *now the first time one is needed.
+func prepare(msg courier.Message, now *time.Time) (_ courier.Message, sendID bool, err error) {
 	if msg.Timestamp.IsZero() {
-		msg.Timestamp = time.Now().Truncate(time.Millisecond)
+		if now.IsZero() {
+			*now = time.Now().Truncate(time.Millisecond)
+		}
+		msg.Timestamp = *now
 	}
 	if msg.ID == "" {
 		msg.Timestamp = msg.Timestamp.Round(0)
