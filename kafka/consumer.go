@@ -136,6 +136,21 @@ func (settler) Ack(_ context.Context, d dispatch.Delivery) error {
 	return nil
 }
 
+// AckAll settles the deliveries one worker handled in a row, taking the tracker of each
+// run of them from one partition once.
+func (settler) AckAll(_ context.Context, ds []*dispatch.Delivery) error {
+	for i := 0; i < len(ds); {
+		tr := ds[i].Ref.(*tracker)
+		j := i + 1
+		for j < len(ds) && ds[j].Ref.(*tracker) == tr {
+			j++
+		}
+		tr.ackAll(ds[i:j])
+		i = j
+	}
+	return nil
+}
+
 // Retry counts the attempt: Kafka has no delivery count of its own. The message is handled
 // again in place, so it can always be retried; if its partition was revoked meanwhile, its
 // context has ended and the engine releases it instead.

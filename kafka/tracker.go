@@ -70,6 +70,23 @@ func (t *tracker) unadd(n int) {
 func (t *tracker) ack(off int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.done(off)
+	t.settled()
+}
+
+// ackAll is ack for the records of ds, which belong to this tracker, under one lock.
+func (t *tracker) ackAll(ds []*dispatch.Delivery) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, d := range ds {
+		t.done(d.Msg.Offset)
+	}
+	t.settled()
+}
+
+// done marks the record at off handled; t.mu is held. A record settled already (or never
+// added) changes nothing.
+func (t *tracker) done(off int64) {
 	i, ok := t.find(off)
 	if !ok {
 		return
@@ -84,7 +101,6 @@ func (t *tracker) ack(off int64) {
 		}
 		t.compact()
 	}
-	t.settled()
 }
 
 // release records that the record at off was not handled: it is never marked, nor is any

@@ -138,3 +138,44 @@ func TestTrackerMarksInStepsWhileBusy(t *testing.T) {
 		t.Fatalf("close marked %v, want [11]: 10 is handled, 11 is not", marks)
 	}
 }
+
+// TestTrackerAckAllIsAckOfEach: acknowledging records in batches, in any order and with
+// repeats, marks what acknowledging them one by one marks.
+func TestTrackerAckAllIsAckOfEach(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	offs := make([]int64, 500)
+	for i := range offs {
+		offs[i] = int64(3 * i)
+	}
+	order := slices.Clone(offs)
+	r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	var one, all []int64
+	single := newTracker(func(next int64) { one = append(one, next) })
+	batched := newTracker(func(next int64) { all = append(all, next) })
+	single.add(deliveries(offs...))
+	batched.add(deliveries(offs...))
+	for len(order) > 0 {
+		n := min(len(order), 1+r.IntN(20))
+		var ds []*dispatch.Delivery
+		for _, d := range deliveries(order[:n]...) {
+			ds = append(ds, &d)
+		}
+		ds = append(ds, ds[0]) // a repeat changes nothing
+		batched.ackAll(ds)
+		for _, o := range order[:n] {
+			single.ack(o)
+		}
+		order = order[n:]
+		if gotOne, gotAll := single.next, batched.next; gotOne != gotAll {
+			t.Fatalf("handled offset %d one by one, %d in batches", gotOne, gotAll)
+		}
+	}
+	if one[len(one)-1] != offs[len(offs)-1]+1 || all[len(all)-1] != one[len(one)-1] {
+		t.Errorf("last marks %d one by one and %d in batches, want %d", one[len(one)-1], all[len(all)-1], offs[len(offs)-1]+1)
+	}
+	select {
+	case <-batched.idleCh():
+	default:
+		t.Error("batched tracker not idle after every record was acknowledged")
+	}
+}

@@ -47,6 +47,13 @@ type Settler interface {
 	Release(d Delivery)
 }
 
+// BatchAcker is a Settler that acknowledges at once the deliveries one worker handled in a
+// row (at most a few dozen): one lock or one request for all of them. The engine then
+// calls AckAll for those deliveries, after the last of them was handled, and never Ack.
+type BatchAcker interface {
+	AckAll(ctx context.Context, ds []*Delivery) error
+}
+
 // Config configures an Engine. Zero values select the defaults.
 type Config struct {
 	Concurrency int             // handlers running at once; default 1
@@ -94,10 +101,11 @@ func FromConsumerConfig(broker string, cc courier.ConsumerConfig) Config {
 // Engine dispatches deliveries to a handler. Create it with New; Close it when the adapter
 // stops consuming.
 type Engine struct {
-	h   courier.MessageHandler
-	s   Settler
-	cfg Config
-	log *slog.Logger
+	h     courier.MessageHandler
+	s     Settler
+	batch BatchAcker // s, when it acknowledges in batches
+	cfg   Config
+	log   *slog.Logger
 
 	ctx    context.Context // handlers' and settlers' context; ends when the drain time is over
 	cancel context.CancelFunc
@@ -142,6 +150,7 @@ func New(parent context.Context, h courier.MessageHandler, s Settler, cfg Config
 		keys:    make(map[string]*keyQueue),
 		retries: make(map[*retry]struct{}),
 	}
+	e.batch, _ = s.(BatchAcker)
 	e.work.L = &e.mu
 	e.workers.Add(cfg.Concurrency)
 	for range cfg.Concurrency {
@@ -251,8 +260,9 @@ const maxTake = 16
 func (e *Engine) worker() {
 	defer e.workers.Done()
 	var (
-		taken   []Delivery // taken from ready, run outside the lock
-		settled []string   // keys of the deliveries settled since the lock was last held
+		taken   []Delivery  // taken from ready, run outside the lock
+		settled []string    // keys of the deliveries settled since the lock was last held
+		acks    []*Delivery // handled ones of taken, for a BatchAcker
 	)
 	e.mu.Lock()
 	for {
@@ -274,9 +284,22 @@ func (e *Engine) worker() {
 		e.pending = e.ready.len()
 		e.wakeWorkers()
 		for i := range taken {
-			if e.run(&taken[i]) {
-				settled = append(settled, taken[i].Msg.Key)
+			switch e.run(&taken[i]) {
+			case handled:
+				if e.batch == nil {
+					e.ack(&taken[i])
+				} else {
+					acks = append(acks, &taken[i])
+				}
+			case retrying:
+				continue
 			}
+			settled = append(settled, taken[i].Msg.Key)
+		}
+		if len(acks) > 0 {
+			e.ackAll(acks)
+			clear(acks)
+			acks = acks[:0]
 		}
 		clear(taken)
 		taken = taken[:0]
@@ -284,12 +307,20 @@ func (e *Engine) worker() {
 	}
 }
 
-// run handles d and reports whether it was settled (acked or released); if not, it waits
-// out its backoff to be retried, and keeps its place.
-func (e *Engine) run(d *Delivery) bool {
+// result is what became of a delivery run.
+type result int
+
+const (
+	handled  result = iota // the handler returned nil: the caller acknowledges it
+	released               // handed back to the broker
+	retrying               // waiting out its backoff, keeping its place
+)
+
+// run handles d, or releases it when it must not run.
+func (e *Engine) run(d *Delivery) result {
 	if e.stopping.Load() || (d.Revoked != nil && d.Revoked.Load()) {
 		e.s.Release(*d)
-		return true
+		return released
 	}
 	ctx := e.ctx
 	if d.Ctx != nil {
@@ -297,25 +328,32 @@ func (e *Engine) run(d *Delivery) bool {
 	}
 	if ctx.Err() != nil {
 		e.s.Release(*d) // the partition of d has ended: the broker delivers it again
-		return true
+		return released
 	}
 	err := e.call(ctx, d)
 	switch {
 	case err == nil:
-		e.ack(d)
+		return handled
 	case e.stopping.Load() || ctx.Err() != nil:
 		e.s.Release(*d) // stopped by the drain or its partition's end, not by its own fault
+		return released
 	default:
 		e.scheduleRetry(*d, err)
-		return false
+		return retrying
 	}
-	return true
 }
 
 func (e *Engine) ack(d *Delivery) {
 	if err := e.s.Ack(e.ctx, *d); err != nil {
 		e.log.Warn("courier: ack failed; the broker will deliver the message again",
 			"topic", d.Msg.Topic, "id", d.Msg.ID, "err", err)
+	}
+}
+
+func (e *Engine) ackAll(ds []*Delivery) {
+	if err := e.batch.AckAll(e.ctx, ds); err != nil {
+		e.log.Warn("courier: ack failed; the broker will deliver the messages again",
+			"topic", ds[0].Msg.Topic, "messages", len(ds), "err", err)
 	}
 }
 

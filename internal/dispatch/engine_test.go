@@ -557,3 +557,78 @@ func TestQueueKeepsOrderAcrossWraps(t *testing.T) {
 		}
 	}
 }
+
+// batchRecorder is a recorder that acknowledges in batches.
+type batchRecorder struct {
+	*recorder
+	batches atomic.Int64
+	single  atomic.Int64
+}
+
+func (b *batchRecorder) Ack(ctx context.Context, d Delivery) error {
+	b.single.Add(1)
+	return b.recorder.Ack(ctx, d)
+}
+
+func (b *batchRecorder) AckAll(ctx context.Context, ds []*Delivery) error {
+	b.batches.Add(1)
+	for _, d := range ds {
+		if err := b.recorder.Ack(ctx, *d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestBatchAckerAcksEveryHandledOnceInBatches: with a BatchAcker every handled delivery is
+// acknowledged once, through AckAll only, in fewer calls than deliveries; a failed one is
+// retried and acknowledged once it succeeds; per-key order holds.
+func TestBatchAckerAcksEveryHandledOnceInBatches(t *testing.T) {
+	rec := &batchRecorder{recorder: newRecorder()}
+	var mu sync.Mutex
+	order := map[string][]string{}
+	failed := false
+	e := New(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if m.ID == "k1-5" && !failed {
+			failed = true
+			return errors.New("once")
+		}
+		order[m.Key] = append(order[m.Key], m.ID)
+		return nil
+	}), rec, Config{Concurrency: 2, Backoff: fast, Logger: quiet})
+	defer e.Close()
+	var ids, keys []string
+	for k := range 50 {
+		keys = append(keys, fmt.Sprint("k", k))
+	}
+	var ds []Delivery
+	for i := range 8 {
+		for _, k := range keys {
+			id := fmt.Sprintf("%s-%d", k, i)
+			ids = append(ids, id)
+			ds = append(ds, delivery(id, k))
+		}
+	}
+	if n, err := e.SubmitAll(context.Background(), ds); err != nil || n != len(ds) {
+		t.Fatalf("SubmitAll: %d, %v", n, err)
+	}
+	waitFor(t, "every delivery acked", func() bool { a, _ := rec.counts(); return a == len(ids) })
+	rec.settledOnce(t, ids)
+	if n := rec.single.Load(); n != 0 {
+		t.Errorf("Ack called %d times on a BatchAcker", n)
+	}
+	if b := rec.batches.Load(); b >= int64(len(ids)) {
+		t.Errorf("%d AckAll calls for %d deliveries: not batched", b, len(ids))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, k := range keys {
+		for i, id := range order[k] {
+			if want := fmt.Sprintf("%s-%d", k, i); id != want {
+				t.Fatalf("key %s: handled %s at %d, want %s", k, id, i, want)
+			}
+		}
+	}
+}
