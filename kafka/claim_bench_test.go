@@ -42,6 +42,11 @@ func (c *fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 func BenchmarkClaimPipeline(b *testing.B) {
 	const partitions = 4
 	value := make([]byte, 1024)
+	keys := make([][]byte, 64)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprint("key-", i))
+	}
+	keyed := false
 	run := func(b *testing.B, consume func(sess *fakeSession, claims []*fakeClaim, h courier.HandlerFunc)) {
 		var seen atomic.Int64
 		done := make(chan struct{})
@@ -70,6 +75,9 @@ func BenchmarkClaimPipeline(b *testing.B) {
 				for off := range int64((b.N + partitions - 1 - p) / partitions) {
 					r := &ring[off%int64(len(ring))]
 					*r = sarama.ConsumerMessage{Topic: "bench", Partition: int32(p), Offset: off, Value: value}
+					if keyed {
+						r.Key = keys[off%int64(len(keys))]
+					}
 					claims[p].msgs <- r
 				}
 			}()
@@ -102,8 +110,18 @@ func BenchmarkClaimPipeline(b *testing.B) {
 			wg.Wait()
 		})
 	})
-	for _, conc := range []int{1, 4} {
-		b.Run(fmt.Sprint("adapter-concurrency-", conc), func(b *testing.B) {
+	for _, c := range []struct {
+		conc  int
+		keyed bool
+	}{{1, false}, {4, false}, {1, true}, {4, true}} {
+		name := fmt.Sprint("adapter-concurrency-", c.conc)
+		if c.keyed {
+			name += "-64-keys"
+		}
+		conc := c.conc
+		b.Run(name, func(b *testing.B) {
+			keyed = c.keyed
+			defer func() { keyed = false }()
 			run(b, func(sess *fakeSession, claims []*fakeClaim, h courier.HandlerFunc) {
 				cc := courier.ConsumerConfig{Group: "g", Concurrency: conc}.WithDefaults()
 				eng := dispatch.New(context.Background(), h, settler{}, engineConfig(cc))

@@ -1,7 +1,8 @@
 package kafka
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -119,7 +120,14 @@ func (t *tracker) release(off int64) {
 // settlement changes nothing.
 func (t *tracker) find(off int64) (int, bool) {
 	live := t.pending[t.head:]
-	i := sort.Search(len(live), func(i int) bool { return live[i].off >= off })
+	if len(live) == 0 {
+		return 0, false
+	}
+	// Offsets are usually consecutive: then off is at its distance from the first.
+	i := int(off - live[0].off)
+	if i < 0 || i >= len(live) || live[i].off != off {
+		i, _ = slices.BinarySearchFunc(live, off, func(e entry, off int64) int { return cmp.Compare(e.off, off) })
+	}
 	return i, i < len(live) && live[i].off == off && !live[i].done
 }
 

@@ -28,6 +28,8 @@ type Delivery struct {
 	// delivery tag, a stream entry ID...). The engine only carries them.
 	Ref any
 	Tag uint64
+
+	kq *keyQueue // the queue of its key, when it has one: set by the engine when admitted
 }
 
 // Settler is the adapter's side of the engine. Its methods are called from the engine's
@@ -196,13 +198,16 @@ func (e *Engine) SubmitAll(ctx context.Context, ds []Delivery) (n int, err error
 	return len(ds), nil
 }
 
-// wakeWorkers releases e.mu, then wakes as many idle workers as there are new deliveries
-// ready: after the unlock, so that a woken worker does not block on the lock at once.
+// wakeWorkers releases e.mu, then wakes one idle worker if deliveries were made ready since
+// the last wake: after the unlock, so that a woken worker does not block on the lock at
+// once. One, not one per delivery: a woken worker that leaves work behind wakes the next,
+// so that work spreads to as many workers as it needs without a wake-up (a futex call)
+// for each of them up front.
 func (e *Engine) wakeWorkers() {
-	n := min(e.idle, e.pending)
+	wake := e.idle > 0 && e.pending > 0
 	e.pending = 0
 	e.mu.Unlock()
-	for range n {
+	if wake {
 		e.work.Signal()
 	}
 }
@@ -237,10 +242,12 @@ func (e *Engine) admit(d Delivery) {
 	e.outstanding++
 	if k := d.Msg.Key; k != "" {
 		if kq, busy := e.keys[k]; busy {
+			d.kq = kq
 			kq.push(d) // runs when the messages before it are done
 			return
 		}
-		e.keys[k] = e.newKeyQueue()
+		d.kq = e.newKeyQueue(k)
+		e.keys[k] = d.kq
 	}
 	e.enqueue(d)
 }
@@ -261,7 +268,7 @@ func (e *Engine) worker() {
 	defer e.workers.Done()
 	var (
 		taken   []Delivery  // taken from ready, run outside the lock
-		settled []string    // keys of the deliveries settled since the lock was last held
+		settled []*keyQueue // key queues of the deliveries settled since the lock was last held
 		acks    []*Delivery // handled ones of taken, for a BatchAcker
 	)
 	e.mu.Lock()
@@ -294,7 +301,7 @@ func (e *Engine) worker() {
 			case retrying:
 				continue
 			}
-			settled = append(settled, taken[i].Msg.Key)
+			settled = append(settled, taken[i].kq)
 		}
 		if len(acks) > 0 {
 			e.ackAll(acks)
@@ -369,13 +376,14 @@ func (e *Engine) call(ctx context.Context, d *Delivery) (err error) {
 	return e.h.HandleMessage(ctx, d.Msg)
 }
 
-// forget frees the places of settled deliveries, given by their keys, with e.mu held: the
-// next message of each key becomes ready, and Submit may go on once half the queue is free.
-func (e *Engine) forget(keys []string) {
-	if len(keys) == 0 {
+// forget frees the places of settled deliveries, given by their key queues (nil for one
+// without key), with e.mu held: the next message of each key becomes ready, and Submit may
+// go on once half the queue is free.
+func (e *Engine) forget(kqs []*keyQueue) {
+	if len(kqs) == 0 {
 		return
 	}
-	e.outstanding -= len(keys)
+	e.outstanding -= len(kqs)
 	if e.space != nil && e.outstanding <= e.cfg.QueueSize/2 {
 		close(e.space) // wake Submit once half the queue is free, not on every settle
 		e.space = nil
@@ -383,17 +391,16 @@ func (e *Engine) forget(keys []string) {
 	if e.closed {
 		return // Close releases what waits behind them
 	}
-	for _, k := range keys {
-		if k == "" {
-			continue
-		}
-		kq := e.keys[k]
-		if kq.len() == 0 {
-			delete(e.keys, k)
+	for _, kq := range kqs {
+		switch {
+		case kq == nil:
+		case kq.len() == 0:
+			delete(e.keys, kq.key)
+			kq.key = ""
 			e.free = append(e.free, kq)
-			continue
+		default:
+			e.enqueue(kq.pop())
 		}
-		e.enqueue(kq.pop())
 	}
 }
 
@@ -433,10 +440,11 @@ func (e *Engine) fireRetry(r *retry) {
 				"topic", r.d.Msg.Topic, "id", r.d.Msg.ID, "err", err)
 		}
 		e.mu.Lock()
-		e.forget([]string{r.d.Msg.Key})
+		e.forget([]*keyQueue{r.d.kq})
 		e.wakeWorkers()
 		return
 	}
+	d.kq = r.d.kq // keeps its key's place even if the settler built a new Delivery
 	e.requeue(d)
 }
 
@@ -500,7 +508,10 @@ func (e *Engine) Close() {
 }
 
 // keyQueue holds the messages of one key that wait for the one in flight.
-type keyQueue struct{ queue }
+type keyQueue struct {
+	queue
+	key string
+}
 
 // queue is a FIFO of deliveries on a ring that grows to the most it held and keeps that
 // size: a steady flow neither allocates nor moves what it holds.
@@ -509,13 +520,14 @@ type queue struct {
 	head, n int
 }
 
-func (e *Engine) newKeyQueue() *keyQueue {
+func (e *Engine) newKeyQueue(key string) *keyQueue {
 	if n := len(e.free); n > 0 {
 		kq := e.free[n-1]
 		e.free = e.free[:n-1]
+		kq.key = key
 		return kq
 	}
-	return &keyQueue{}
+	return &keyQueue{key: key}
 }
 
 func (q *queue) len() int { return q.n }

@@ -632,3 +632,44 @@ func TestBatchAckerAcksEveryHandledOnceInBatches(t *testing.T) {
 		}
 	}
 }
+
+// freshRetry is a recorder whose Retry builds a new Delivery, as an adapter that re-reads a
+// message from its broker does.
+type freshRetry struct{ *recorder }
+
+func (f freshRetry) Retry(ctx context.Context, d Delivery) (Delivery, error) {
+	got, err := f.recorder.Retry(ctx, d)
+	return Delivery{Msg: got.Msg, Ref: got.Ref, Tag: got.Tag}, err
+}
+
+// TestRetryWithNewDeliveryKeepsKeyOrder: a retried message that comes back from Retry as a
+// new Delivery still holds its key: the messages behind it run after it, in order.
+func TestRetryWithNewDeliveryKeepsKeyOrder(t *testing.T) {
+	rec := freshRetry{newRecorder()}
+	var mu sync.Mutex
+	var seen []string
+	e := New(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if m.ID == "1" && m.Attempt == 1 {
+			return errors.New("first attempt fails")
+		}
+		seen = append(seen, m.ID)
+		return nil
+	}), rec, Config{Concurrency: 4, Backoff: fast, Logger: quiet})
+	defer e.Close()
+	for _, id := range []string{"1", "2", "3"} {
+		submit(t, e, delivery(id, "k"))
+	}
+	waitFor(t, "three acks", func() bool { a, _ := rec.counts(); return a == 3 })
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seen) != "[1 2 3]" {
+		t.Errorf("handled %v, want [1 2 3]", seen)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.keys) != 0 {
+		t.Errorf("%d keys still held after every message was settled", len(e.keys))
+	}
+}
