@@ -24,9 +24,12 @@
 // offset is committed only once every earlier offset of its partition has been handled: a
 // partition never commits past a message that was not. A handler error brings the message
 // back in place after the backoff with Attempt+1 (counted by the adapter; Kafka has no
-// delivery count). When a partition is revoked, its in-flight handlers get
-// ConsumerConfig.DrainTimeout to finish before their context is cancelled, and what they
-// finished is committed before the partition is given up.
+// delivery count). When a partition is revoked, its records still queued go back at once,
+// its running handlers get ConsumerConfig.DrainTimeout to finish before their context is
+// cancelled, and what they finished is committed before the partition is given up. A
+// consumer holds up to 1024 fetched records not yet handled (besides sarama's channel of
+// 256 per partition); offsets are marked for the periodic commit every 64 handled records
+// of a partition, and at once when none of its records is in flight.
 //
 // Start position: a group that never committed starts at the oldest record with
 // StartOldest (so Kafka replays what was sent before the group existed). With StartNewest,
