@@ -262,7 +262,17 @@ func (e *Engine) enqueue(d Delivery) {
 // maxTake bounds how many ready deliveries a worker takes at once. Taking several under one
 // lock, and settling them under the next, is what keeps the engine's lock from bouncing
 // between the cores of the submitting and the handling goroutines on every message.
-const maxTake = 16
+const maxTake = 64
+
+// takeBudget is about how much handler time a worker takes at once: fast handlers are
+// taken by the dozen, slow ones one at a time, so that a key's next message (ready only
+// once the worker is back for more) and the other workers never wait long behind a batch.
+const takeBudget = 50 * time.Microsecond
+
+// takeLimit is how many deliveries to take at once when each took about each to run.
+func takeLimit(each time.Duration) int {
+	return int(min(maxTake, max(1, takeBudget/max(each, 1))))
+}
 
 func (e *Engine) worker() {
 	defer e.workers.Done()
@@ -270,6 +280,7 @@ func (e *Engine) worker() {
 		taken   []Delivery  // taken from ready, run outside the lock
 		settled []*keyQueue // key queues of the deliveries settled since the lock was last held
 		acks    []*Delivery // handled ones of taken, for a BatchAcker
+		limit   = 1         // how many to take at most, from the time the last ones took
 	)
 	e.mu.Lock()
 	for {
@@ -287,9 +298,10 @@ func (e *Engine) worker() {
 		}
 		// A fair share, so that the other workers run beside this one: what is left wakes
 		// those that wait.
-		taken = e.ready.take(min(maxTake, (e.ready.len()+e.cfg.Concurrency-1)/e.cfg.Concurrency), taken)
+		taken = e.ready.take(min(limit, (e.ready.len()+e.cfg.Concurrency-1)/e.cfg.Concurrency), taken)
 		e.pending = e.ready.len()
 		e.wakeWorkers()
+		start := time.Now()
 		for i := range taken {
 			switch e.run(&taken[i]) {
 			case handled:
@@ -308,6 +320,7 @@ func (e *Engine) worker() {
 			clear(acks)
 			acks = acks[:0]
 		}
+		limit = takeLimit(time.Since(start) / time.Duration(len(taken)))
 		clear(taken)
 		taken = taken[:0]
 		e.mu.Lock()

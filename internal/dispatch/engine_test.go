@@ -673,3 +673,19 @@ func TestRetryWithNewDeliveryKeepsKeyOrder(t *testing.T) {
 		t.Errorf("%d keys still held after every message was settled", len(e.keys))
 	}
 }
+
+// TestTakeLimitFollowsHandlerTime: fast handlers are taken by the dozen, slow ones one at a
+// time, so that a batch never holds back much handler time.
+func TestTakeLimitFollowsHandlerTime(t *testing.T) {
+	for _, c := range []struct {
+		each time.Duration
+		want int
+	}{
+		{0, maxTake}, {100 * time.Nanosecond, maxTake}, {5 * time.Microsecond, 10},
+		{25 * time.Microsecond, 2}, {time.Millisecond, 1}, {time.Second, 1},
+	} {
+		if got := takeLimit(c.each); got != c.want {
+			t.Errorf("takeLimit(%v) = %d, want %d", c.each, got, c.want)
+		}
+	}
+}
