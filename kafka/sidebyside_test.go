@@ -20,11 +20,12 @@ import (
 //
 // Each iteration is one round of sideBySideMsgs 1 KiB messages per side, the side that goes
 // first alternating. produce: a raw AsyncProducer fed every record then awaiting every ack,
-// against the adapter's SendBatch of the same records (and against raw records that carry
-// the adapter's ID header as well). consume: a raw consumer group marking
-// every message, against an adapter Consumer (Concurrency 1, then 4), each a new group reading the
-// same freshly written topic, timed from its first message to its last. Reported: msgs/s of
-// each side over all rounds, and adapter/raw.
+// against the adapter's SendBatch of the same records; produce-with-ids: the same with IDs
+// set by the caller, which the adapter sends in a header, and raw records carrying that
+// header. consume: a raw consumer group marking every message, against an adapter Consumer
+// (Concurrency 1, then 4), each a new group reading the same freshly written topic (deleted
+// after the round), timed from its first message to its last. Reported: msgs/s of each side
+// over all rounds, and adapter/raw.
 func BenchmarkSideBySide(b *testing.B) {
 	b.Run("produce", func(b *testing.B) { benchSideBySideProduce(b, false) })
 	// Messages with IDs set by the caller, which the adapter sends in a 16-byte header, against
