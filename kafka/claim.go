@@ -15,8 +15,9 @@ const revokeGrace = time.Second
 
 // groupHandler feeds the records of every claim of a session to the consumer's engine.
 type groupHandler struct {
-	c   *consumer
-	eng *dispatch.Engine
+	c     *consumer
+	eng   *dispatch.Engine
+	bytes *budget // bytes of the records handed to eng and not yet settled
 }
 
 func (g *groupHandler) Setup(sarama.ConsumerGroupSession) error { return nil }
@@ -43,7 +44,7 @@ const queueSize = 1024
 // the session ends, then waits for its in-flight records (bounded), and commits.
 func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	topic, partition := claim.Topic(), claim.Partition()
-	tr := newTracker(func(next int64) { sess.MarkOffset(topic, partition, next, "") })
+	tr := newTracker(func(next int64) { sess.MarkOffset(topic, partition, next, "") }, g.bytes)
 	// Handlers of this partition get ctx: cancelling it ends their work when the partition
 	// is revoked and they do not finish in time.
 	ctx, cancel := context.WithCancel(g.eng.Context())
@@ -58,11 +59,13 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				open = false
 				break
 			}
-			// Take what else has arrived too, and hand it over under one engine lock.
+			// Take what else has arrived too, and hand it over under one engine lock: up to
+			// claimBatch records, and a quarter of the byte budget.
 			batch = batch[:0]
+			var size int64
 			for ok {
 				batch = append(batch, dispatch.Delivery{Msg: dec.message(cm), Ctx: ctx, Revoked: &tr.revoked, Ref: tr})
-				if len(batch) == claimBatch {
+				if size += recordBytes(&batch[len(batch)-1].Msg); len(batch) == claimBatch || size >= g.bytes.max/4 {
 					break
 				}
 				select {
@@ -72,7 +75,12 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 					ok = false
 				}
 			}
-			tr.add(batch) // before the engine can settle any of them
+			if err := g.bytes.take(sctx, size); err != nil {
+				clear(batch) // the session ended: the records were not handed over
+				open = false
+				break
+			}
+			tr.add(batch) // before the engine can settle any of them; gives the bytes back
 			n, err := g.eng.SubmitAll(sctx, batch)
 			if err != nil {
 				tr.unadd(len(batch) - n)

@@ -77,7 +77,7 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 
 	eng := dispatch.New(ctx, h, settler{}, engineConfig(c.cfg))
 	defer eng.Close()
-	gh := &groupHandler{c: c, eng: eng}
+	gh := &groupHandler{c: c, eng: eng, bytes: newBudget(queueBytes)}
 	for failures := 0; ctx.Err() == nil; {
 		// Consume joins the group and returns when the session ends: at a rebalance, then
 		// it is called again for the next one, or when ctx ends.

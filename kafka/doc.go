@@ -27,8 +27,8 @@
 // delivery count). When a partition is revoked, its records still queued go back at once,
 // its running handlers get ConsumerConfig.DrainTimeout to finish before their context is
 // cancelled, and what they finished is committed before the partition is given up. A
-// consumer holds up to 1024 fetched records not yet handled (besides sarama's channel of
-// 256 per partition); offsets are marked for the periodic commit every 64 handled records
+// consumer holds up to 1024 fetched records not yet handled, and no more than 64 MiB of
+// their values and keys (besides sarama's channel of 256 records per partition); offsets are marked for the periodic commit every 64 handled records
 // of a partition, and at once when none of its records is in flight.
 //
 // Start position: a group that never committed starts at the oldest record with

@@ -22,6 +22,8 @@ type tracker struct {
 	// mark is called, with mu held and in increasing order, with the next offset to
 	// consume: every record below it was handled.
 	mark func(next int64)
+	// bytes gets back the bytes of each record once it is settled; nil for none.
+	bytes *budget
 	// revoked is set when the claim ends: deliveries not yet started are released.
 	revoked atomic.Bool
 
@@ -42,16 +44,19 @@ const markEvery = 64
 
 type entry struct {
 	off  int64
+	size int64 // bytes counted against the budget
 	done bool
 }
 
-func newTracker(mark func(next int64)) *tracker { return &tracker{mark: mark, next: -1, marked: -1} }
+func newTracker(mark func(next int64), bytes *budget) *tracker {
+	return &tracker{mark: mark, bytes: bytes, next: -1, marked: -1}
+}
 
 // add records that the records of ds are being handed over. Offsets must increase.
 func (t *tracker) add(ds []dispatch.Delivery) {
 	t.mu.Lock()
 	for i := range ds {
-		t.pending = append(t.pending, entry{off: ds[i].Msg.Offset})
+		t.pending = append(t.pending, entry{off: ds[i].Msg.Offset, size: recordBytes(&ds[i].Msg)})
 	}
 	t.outstanding += len(ds)
 	t.mu.Unlock()
@@ -60,10 +65,22 @@ func (t *tracker) add(ds []dispatch.Delivery) {
 // unadd takes back the last n adds, when their hand-over failed.
 func (t *tracker) unadd(n int) {
 	t.mu.Lock()
+	var size int64
+	for _, e := range t.pending[len(t.pending)-n:] {
+		size += e.size
+	}
 	t.pending = t.pending[:len(t.pending)-n]
 	t.outstanding -= n
+	t.give(size)
 	t.settled()
 	t.mu.Unlock()
+}
+
+// give returns size bytes to the budget; t.mu is held.
+func (t *tracker) give(size int64) {
+	if t.bytes != nil {
+		t.bytes.give(size)
+	}
 }
 
 // ack records that the record at off was handled, and advances the handled offset past the
@@ -71,7 +88,7 @@ func (t *tracker) unadd(n int) {
 func (t *tracker) ack(off int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.done(off)
+	t.give(t.done(off))
 	t.settled()
 }
 
@@ -79,19 +96,22 @@ func (t *tracker) ack(off int64) {
 func (t *tracker) ackAll(ds []*dispatch.Delivery) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var size int64
 	for _, d := range ds {
-		t.done(d.Msg.Offset)
+		size += t.done(d.Msg.Offset)
 	}
+	t.give(size)
 	t.settled()
 }
 
-// done marks the record at off handled; t.mu is held. A record settled already (or never
-// added) changes nothing.
-func (t *tracker) done(off int64) {
+// done marks the record at off handled and returns its size; t.mu is held. A record settled
+// already (or never added) changes nothing.
+func (t *tracker) done(off int64) (size int64) {
 	i, ok := t.find(off)
 	if !ok {
-		return
+		return 0
 	}
+	size = t.pending[t.head+i].size
 	t.pending[t.head+i].done = true
 	t.outstanding--
 	t.unmarked++
@@ -102,6 +122,7 @@ func (t *tracker) done(off int64) {
 		}
 		t.compact()
 	}
+	return size
 }
 
 // release records that the record at off was not handled: it is never marked, nor is any
@@ -109,7 +130,10 @@ func (t *tracker) done(off int64) {
 func (t *tracker) release(off int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.find(off); ok {
+	if i, ok := t.find(off); ok {
+		// Not done, so the offset never moves past it; its bytes go back.
+		t.give(t.pending[t.head+i].size)
+		t.pending[t.head+i].size = 0
 		t.outstanding--
 		t.settled()
 	}

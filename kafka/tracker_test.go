@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -9,10 +10,14 @@ import (
 	"github.com/courier-go/courier/internal/dispatch"
 )
 
+// deliveries returns deliveries at offs, with values of a few bytes, some keyed.
 func deliveries(offs ...int64) []dispatch.Delivery {
 	ds := make([]dispatch.Delivery, len(offs))
 	for i, o := range offs {
-		ds[i] = dispatch.Delivery{Msg: courier.Message{Offset: o}}
+		ds[i] = dispatch.Delivery{Msg: courier.Message{Offset: o, Value: make([]byte, 1+o%7)}}
+		if o%3 == 0 {
+			ds[i].Msg.Key = "k"
+		}
 	}
 	return ds
 }
@@ -29,6 +34,7 @@ func TestTrackerNeverMarksAGap(t *testing.T) {
 		}
 		acked := map[int64]bool{}
 		var marks []int64
+		bytes := newBudget(1 << 30)
 		tr := newTracker(func(next int64) {
 			for _, o := range offs {
 				if o < next && !acked[o] {
@@ -39,8 +45,14 @@ func TestTrackerNeverMarksAGap(t *testing.T) {
 				t.Fatalf("seed %d: marked %d after %d: marks must increase", seed, next, marks[n-1])
 			}
 			marks = append(marks, next)
-		})
-		tr.add(deliveries(offs...))
+		}, bytes)
+		ds := deliveries(offs...)
+		for i := range ds {
+			if err := bytes.take(context.Background(), recordBytes(&ds[i].Msg)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tr.add(ds)
 		ri := 100 + r.IntN(100)
 		released := offs[ri]
 		order := slices.Clone(offs)
@@ -67,12 +79,15 @@ func TestTrackerNeverMarksAGap(t *testing.T) {
 		default:
 			t.Errorf("seed %d: tracker not idle after every record was settled", seed)
 		}
+		if held := bytes.held(); held != 0 {
+			t.Errorf("seed %d: %d bytes not given back after every record was settled", seed, held)
+		}
 	}
 }
 
 func TestTrackerInOrderMarksEachAndCompacts(t *testing.T) {
 	var marks []int64
-	tr := newTracker(func(next int64) { marks = append(marks, next) })
+	tr := newTracker(func(next int64) { marks = append(marks, next) }, nil)
 	for o := range int64(1000) {
 		tr.add(deliveries(o))
 		tr.ack(o)
@@ -87,12 +102,19 @@ func TestTrackerInOrderMarksEachAndCompacts(t *testing.T) {
 
 func TestTrackerClosedMarksNothing(t *testing.T) {
 	marked := false
-	tr := newTracker(func(int64) { marked = true })
-	tr.add(deliveries(5, 6))
+	tr := newTracker(func(int64) { marked = true }, nil)
+	bytes := newBudget(1 << 20)
+	ds := deliveries(5, 6)
+	_ = bytes.take(context.Background(), recordBytes(&ds[0].Msg)+recordBytes(&ds[1].Msg))
+	tr.bytes = bytes
+	tr.add(ds)
 	idle := tr.idleCh()
 	tr.close()
 	tr.ack(5)
 	tr.unadd(1) // 6 was not handed over after all
+	if held := bytes.held(); held != 0 {
+		t.Errorf("%d bytes held after one record was acked and the other taken back", held)
+	}
 	if marked {
 		t.Error("a closed tracker marked an offset")
 	}
@@ -107,7 +129,7 @@ func TestTrackerClosedMarksNothing(t *testing.T) {
 // markEvery handled ones, then at once when none is left, and close marks what is handled.
 func TestTrackerMarksInStepsWhileBusy(t *testing.T) {
 	var marks []int64
-	tr := newTracker(func(next int64) { marks = append(marks, next) })
+	tr := newTracker(func(next int64) { marks = append(marks, next) }, nil)
 	offs := make([]int64, 3*markEvery+10)
 	for i := range offs {
 		offs[i] = int64(i)
@@ -126,7 +148,7 @@ func TestTrackerMarksInStepsWhileBusy(t *testing.T) {
 	}
 
 	marks = nil
-	tr = newTracker(func(next int64) { marks = append(marks, next) })
+	tr = newTracker(func(next int64) { marks = append(marks, next) }, nil)
 	tr.add(deliveries(10, 11, 12))
 	tr.ack(10)
 	tr.ack(12)
@@ -150,8 +172,8 @@ func TestTrackerAckAllIsAckOfEach(t *testing.T) {
 	order := slices.Clone(offs)
 	r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	var one, all []int64
-	single := newTracker(func(next int64) { one = append(one, next) })
-	batched := newTracker(func(next int64) { all = append(all, next) })
+	single := newTracker(func(next int64) { one = append(one, next) }, nil)
+	batched := newTracker(func(next int64) { all = append(all, next) }, nil)
 	single.add(deliveries(offs...))
 	batched.add(deliveries(offs...))
 	for len(order) > 0 {

@@ -3,9 +3,11 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/courier-go/courier"
@@ -126,7 +128,7 @@ func BenchmarkClaimPipeline(b *testing.B) {
 				cc := courier.ConsumerConfig{Group: "g", Concurrency: conc}.WithDefaults()
 				eng := dispatch.New(context.Background(), h, settler{}, engineConfig(cc))
 				defer eng.Close()
-				g := &groupHandler{c: &consumer{cfg: cc, log: cc.Logger}, eng: eng}
+				g := &groupHandler{c: &consumer{cfg: cc, log: cc.Logger}, eng: eng, bytes: newBudget(queueBytes)}
 				var wg sync.WaitGroup
 				for _, c := range claims {
 					wg.Add(1)
@@ -135,5 +137,56 @@ func BenchmarkClaimPipeline(b *testing.B) {
 				wg.Wait()
 			})
 		})
+	}
+}
+
+// TestClaimHoldsAtMostTheByteBudget: with a handler stuck on the first record, a claim hands
+// the engine records only while their bytes fit the budget, then waits with the rest left
+// in sarama's channel; once the handler goes on, every record is handled and every byte
+// comes back.
+func TestClaimHoldsAtMostTheByteBudget(t *testing.T) {
+	const budgetBytes, recordSize, records = 8 << 10, 1 << 10, 100
+	release := make(chan struct{})
+	var handled atomic.Int64
+	h := courier.HandlerFunc(func(context.Context, courier.Message) error {
+		<-release
+		handled.Add(1)
+		return nil
+	})
+	cc := courier.ConsumerConfig{Group: "g", Concurrency: 1, Logger: slog.New(slog.DiscardHandler)}.WithDefaults()
+	eng := dispatch.New(context.Background(), h, settler{}, engineConfig(cc))
+	defer eng.Close()
+	g := &groupHandler{c: &consumer{cfg: cc, log: cc.Logger}, eng: eng, bytes: newBudget(budgetBytes)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &fakeSession{ctx: ctx}
+	claim := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, records)}
+	for off := range int64(records) {
+		claim.msgs <- &sarama.ConsumerMessage{Topic: "t", Offset: off, Value: make([]byte, recordSize)}
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.ConsumeClaim(sess, claim) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for g.bytes.held() < budgetBytes-budgetBytes/4 { // filling up, a batch at a time
+		if time.Now().After(deadline) {
+			t.Fatalf("claim handed over %d bytes, want it to fill the %d-byte budget", g.bytes.held(), budgetBytes)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not standing in for one
+	}
+	if held, waiting := g.bytes.held(), len(claim.msgs); held > budgetBytes || waiting == 0 {
+		t.Fatalf("%d bytes handed over (budget %d) with %d records left in the channel", held, budgetBytes, waiting)
+	}
+	close(release)
+	for handled.Load() < records {
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %d of %d records", handled.Load(), records)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not standing in for one
+	}
+	close(claim.msgs) // the claim ends
+	<-done
+	if held := g.bytes.held(); held != 0 {
+		t.Errorf("%d bytes still held after every record was handled", held)
 	}
 }
