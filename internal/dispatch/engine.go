@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/wake"
 )
 
 // Delivery is one message handed to the engine by an adapter.
@@ -118,7 +120,7 @@ type Engine struct {
 	mu          sync.Mutex
 	closed      bool
 	outstanding int                  // accepted and not yet settled; Submit waits at QueueSize
-	space       chan struct{}        // closed when outstanding falls to half QueueSize; nil when nobody waits
+	space       wake.Signal          // broadcast when outstanding falls to half QueueSize
 	ready       queue                // deliveries ready to run
 	idle        int                  // workers waiting on work
 	pending     int                  // deliveries made ready since workers were last woken
@@ -216,19 +218,12 @@ func (e *Engine) wakeWorkers() {
 // held; on an error (ctx ended, or the engine closed) it has been released.
 func (e *Engine) waitForRoom(ctx context.Context) error {
 	for !e.closed && e.outstanding >= e.cfg.QueueSize {
-		if e.space == nil {
-			e.space = make(chan struct{})
+		if err := e.space.Wait(ctx, &e.mu, e.closing); err != nil {
+			if errors.Is(err, wake.ErrStopped) {
+				return courier.ErrClosed
+			}
+			return err
 		}
-		space := e.space
-		e.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-e.closing:
-			return courier.ErrClosed
-		}
-		e.mu.Lock()
 	}
 	if e.closed {
 		e.mu.Unlock()
@@ -397,9 +392,8 @@ func (e *Engine) forget(kqs []*keyQueue) {
 		return
 	}
 	e.outstanding -= len(kqs)
-	if e.space != nil && e.outstanding <= e.cfg.QueueSize/2 {
-		close(e.space) // wake Submit once half the queue is free, not on every settle
-		e.space = nil
+	if e.space.Waiting() && e.outstanding <= e.cfg.QueueSize/2 {
+		e.space.Broadcast() // wake Submit once half the queue is free, not on every settle
 	}
 	if e.closed {
 		return // Close releases what waits behind them
