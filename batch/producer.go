@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/wake"
 )
 
 // ErrOutcomeUnknown is wrapped by the error of a Send whose context ended after its message had
@@ -61,7 +62,7 @@ type Producer struct {
 	cur       *pending   // the batch being filled; nil when none
 	ready     []*pending // sealed batches, in the order they were filled
 	unsettled int        // messages accepted and not yet settled; bounded by MaxPending
-	space     chan struct{}
+	space     wake.Signal
 	closed    bool
 	closeErrs []error // failures of batches flushed after Close began
 	stats     Stats
@@ -115,17 +116,9 @@ func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
 	msg.ID = id
 	p.mu.Lock()
 	for !p.closed && p.unsettled >= p.cfg.MaxPending {
-		if p.space == nil {
-			p.space = make(chan struct{})
+		if err := p.space.Wait(ctx, &p.mu, nil); err != nil {
+			return fmt.Errorf("batch: send to %q: waiting for room among %d pending messages: %w", msg.Topic, p.cfg.MaxPending, err)
 		}
-		space := p.space
-		p.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return fmt.Errorf("batch: send to %q: waiting for room among %d pending messages: %w", msg.Topic, p.cfg.MaxPending, ctx.Err())
-		}
-		p.mu.Lock()
 	}
 	if p.closed {
 		p.mu.Unlock()
@@ -205,10 +198,7 @@ func (p *Producer) Close() error {
 		if p.cur != nil {
 			p.seal(TriggerClose)
 		}
-		if p.space != nil { // Sends waiting for room return ErrClosed
-			close(p.space)
-			p.space = nil
-		}
+		p.space.Broadcast() // Sends waiting for room return ErrClosed
 		p.signal()
 		p.mu.Unlock()
 		<-p.stopped
@@ -262,9 +252,8 @@ func (p *Producer) signal() {
 // settled frees room for n messages; p.mu is held.
 func (p *Producer) settled(n int) {
 	p.unsettled -= n
-	if p.space != nil && p.unsettled < p.cfg.MaxPending {
-		close(p.space)
-		p.space = nil
+	if p.unsettled < p.cfg.MaxPending {
+		p.space.Broadcast()
 	}
 }
 

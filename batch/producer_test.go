@@ -407,7 +407,7 @@ func TestCloseReleasesBlockedSenders(t *testing.T) {
 	waitFor(t, "sender waiting for room", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.space != nil
+		return p.space.Waiting()
 	})
 	closed := make(chan error)
 	go func() { closed <- p.Close() }()

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/wake"
 )
 
 // queueBytes bounds the bytes of the records (values and keys) a consumer holds fetched and
@@ -19,7 +20,7 @@ type budget struct {
 
 	mu    sync.Mutex
 	used  int64
-	freed chan struct{} // closed when bytes come back while someone waits; nil otherwise
+	freed wake.Signal // broadcast when bytes come back
 }
 
 func newBudget(max int64) *budget { return &budget{max: max} }
@@ -29,17 +30,9 @@ func newBudget(max int64) *budget { return &budget{max: max} }
 func (b *budget) take(ctx context.Context, n int64) error {
 	b.mu.Lock()
 	for b.used > 0 && b.used+n > b.max {
-		if b.freed == nil {
-			b.freed = make(chan struct{})
+		if err := b.freed.Wait(ctx, &b.mu, nil); err != nil {
+			return err
 		}
-		freed := b.freed
-		b.mu.Unlock()
-		select {
-		case <-freed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		b.mu.Lock()
 	}
 	b.used += n
 	b.mu.Unlock()
@@ -53,10 +46,7 @@ func (b *budget) give(n int64) {
 	}
 	b.mu.Lock()
 	b.used -= n
-	if b.freed != nil { // whoever waits looks again (bytes come back a batch at a time)
-		close(b.freed)
-		b.freed = nil
-	}
+	b.freed.Broadcast() // whoever waits looks again (bytes come back a batch at a time)
 	b.mu.Unlock()
 }
 
