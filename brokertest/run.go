@@ -144,10 +144,18 @@ func testFillsIDAndTimestamp(e *env) {
 	c := e.consumer(e.config(e.group(), 1, topic))
 	col := newCollector()
 	e.consume(context.Background(), c, col)
+	// A second group gets the same ID: whether Send writes it or the consumer derives it
+	// from the record, a message has one ID.
+	other := newCollector()
+	e.consume(context.Background(), e.consumer(e.config(e.group(), 1, topic)), other)
 	before := time.Now().Add(-time.Second)
 	e.send(e.producer(), courier.Message{Topic: topic, Value: []byte("x")})
 	col.waitUnique(t, 1, e.caps.Timeout)
+	other.waitUnique(t, 1, e.caps.Timeout)
 	got := col.all()[0]
+	if id := other.all()[0].ID; id != got.ID {
+		t.Errorf("two groups got IDs %q and %q for one message", got.ID, id)
+	}
 	id, err := uuid.Parse(got.ID)
 	if err != nil || id.Version() != 7 {
 		t.Errorf("filled ID %q is not a UUIDv7 (err %v)", got.ID, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/recordid"
 )
 
 // Producer sends messages through one asynchronous sarama producer, so the records of
@@ -143,7 +144,7 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 	var now time.Time // one send time for the whole call, read once
 	for i, msg := range msgs {
 		t := ticket{w, i}
-		msg, sendID, err := prepare(msg, &now)
+		msg, sendID, err := recordid.Prepare(msg, &now) // an ID Send fills in is not sent: see recordUUID
 		if err != nil {
 			t.settle(fmt.Errorf("%s: %w", p.b.name, err))
 			continue
@@ -178,26 +179,6 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 		}
 	}
 	return nil
-}
-
-// prepare is courier.Prepare for Kafka: a zero Timestamp is filled at millisecond precision,
-// which the record timestamp keeps whole (no sub-millisecond header), and an empty ID stays
-// empty, as it is not sent (the consumer derives one: see recordUUID). sendID reports
-// whether the ID is the caller's.
-// The send time is read into *now the first time one is needed.
-func prepare(msg courier.Message, now *time.Time) (_ courier.Message, sendID bool, err error) {
-	if msg.Timestamp.IsZero() {
-		if now.IsZero() {
-			*now = time.Now().Truncate(time.Millisecond)
-		}
-		msg.Timestamp = *now
-	}
-	if msg.ID == "" {
-		msg.Timestamp = msg.Timestamp.Round(0)
-		return msg, false, courier.Validate(msg)
-	}
-	msg, err = courier.Prepare(msg)
-	return msg, true, err
 }
 
 // wait waits for w and returns result(), or the context's error when it ends first (the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/recordid"
 )
 
 // Reserved record headers carrying courier's own fields.
@@ -54,7 +55,7 @@ func newRecord(msg courier.Message, t ticket, sendID bool) *record {
 		r.val = msg.Value
 		r.pm.Value = &r.val
 	}
-	ns := subMilli(msg.Timestamp)
+	ns := recordid.SubMilli(msg.Timestamp)
 	if !sendID && ns == 0 && len(msg.Headers) == 0 {
 		return r
 	}
@@ -85,22 +86,17 @@ func newRecord(msg courier.Message, t ticket, sendID bool) *record {
 // saves an allocation per record.
 func readOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// subMilli returns the nanoseconds of t beyond its whole milliseconds since the epoch.
-func subMilli(t time.Time) int64 {
-	return t.Sub(time.UnixMilli(t.UnixMilli())).Nanoseconds()
-}
-
 // decoder turns the records of one partition claim into messages: it holds what is the same
 // for all of them, and makes their strings in one arena. Not safe for concurrent use.
 type decoder struct {
 	strs      strArena
 	topic     string
 	partition int32
-	mix       mix
+	mix       recordid.Mix
 }
 
 func newDecoder(topic string, partition int32) *decoder {
-	return &decoder{topic: topic, partition: partition, mix: partitionMix(topic, partition)}
+	return &decoder{topic: topic, partition: partition, mix: recordid.PartitionMix(topic, partition)}
 }
 
 // message returns the message of a consumed record. A record without an ID header (sent with
@@ -138,9 +134,9 @@ func (d *decoder) message(cm *sarama.ConsumerMessage) courier.Message {
 	if m.ID == "" {
 		mx := d.mix
 		if cm.Topic != d.topic || cm.Partition != d.partition {
-			mx = partitionMix(cm.Topic, cm.Partition)
+			mx = recordid.PartitionMix(cm.Topic, cm.Partition)
 		}
-		u := mx.uuid(cm.Offset, cm.Timestamp)
+		u := mx.UUID(uint64(cm.Offset), cm.Timestamp)
 		m.ID = a.uuid(&u)
 	}
 	return m

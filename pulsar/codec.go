@@ -9,6 +9,8 @@ import (
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/recordid"
+	"github.com/google/uuid"
 )
 
 // propMeta is the property that carries courier's own fields, as
@@ -37,17 +39,26 @@ const keylessSpread = 16
 // that they still fill one batch: batches hold a single key.
 const keylessRun = 64
 
+// keylessPrefix begins every keylessKeys key. A message without propMeta whose key has it
+// was sent without a key; a caller's key that has it makes its message carry propMeta.
+const keylessPrefix = courier.ReservedHeaderPrefix + "spread-"
+
 var keylessKeys = func() []string {
 	ks := make([]string, keylessSpread)
 	for i := range ks {
-		ks[i] = courier.ReservedHeaderPrefix + "spread-" + strconv.Itoa(i)
+		ks[i] = keylessPrefix + strconv.Itoa(i)
 	}
 	return ks
 }()
 
-// encode turns a prepared message into pm, with props (empty) as its
-// properties; n picks the Pulsar key of a keyless message.
-func encode(pm *pulsarclient.ProducerMessage, props map[string]string, m courier.Message, n uint32) {
+// encode turns a prepared message into pm, with props (empty) as its properties; n picks
+// the Pulsar key of a keyless message. propMeta is written only when something needs it: an
+// ID the caller set (an ID Send filled in is not sent, the consumer derives one from the
+// message ID: see recordid), a timestamp finer than the event time's milliseconds, a key
+// that looks like a spreading key, or an empty payload (the client drops an unbatched empty
+// message without properties). The client encodes every property of every message twice,
+// so most messages going without one is most of what the adapter would cost.
+func encode(pm *pulsarclient.ProducerMessage, props map[string]string, m courier.Message, n uint32, callerID bool) {
 	maps.Copy(props, m.Headers)
 	mark := keyMark
 	*pm = pulsarclient.ProducerMessage{
@@ -59,6 +70,9 @@ func encode(pm *pulsarclient.ProducerMessage, props map[string]string, m courier
 	if m.Key == "" {
 		pm.Key = keylessKeys[(n/keylessRun)%keylessSpread]
 		mark = keylessMark
+	}
+	if !callerID && recordid.SubMilli(m.Timestamp) == 0 && len(m.Value) > 0 && !strings.HasPrefix(m.Key, keylessPrefix) {
+		return
 	}
 	var buf [64]byte
 	meta := strconv.AppendInt(buf[:0], m.Timestamp.UnixNano(), 10)
@@ -89,10 +103,12 @@ func decode(pm pulsarclient.Message, topic string) courier.Message {
 		Value:   pm.Payload(),
 		Attempt: int(pm.RedeliveryCount()) + 1,
 	}
+	meta := false
 	for k, v := range pm.Properties() {
 		switch {
 		case k == propMeta:
 			if ts, keyless, id, ok := parseMeta(v); ok {
+				meta = true
 				m.Timestamp, m.ID = ts, id
 				if keyless {
 					m.Key = ""
@@ -106,8 +122,8 @@ func decode(pm pulsarclient.Message, topic string) courier.Message {
 			m.Headers[k] = v
 		}
 	}
-	if m.ID == "" { // not sent by courier
-		m.ID = pm.ID().String()
+	if !meta && strings.HasPrefix(m.Key, keylessPrefix) {
+		m.Key = "" // sent without a key, given a spreading one
 	}
 	if m.Timestamp.IsZero() {
 		m.Timestamp = pm.EventTime()
@@ -115,7 +131,18 @@ func decode(pm pulsarclient.Message, topic string) courier.Message {
 			m.Timestamp = pm.PublishTime()
 		}
 	}
+	if m.ID == "" { // sent without an ID, or not by courier
+		m.ID = messageUUID(pm.ID(), topic, m.Timestamp)
+	}
 	return m
+}
+
+// messageUUID derives the ID of a message that carries none from its message ID, the same
+// for every subscription and every delivery (see recordid). The position is a hash of the
+// ledger, entry and batch index: unlike Kafka's offsets they do not fit 62 bits as they are.
+func messageUUID(id pulsarclient.MessageID, topic string, ts time.Time) string {
+	pos := recordid.Hash(uint64(id.LedgerID())*0x9e3779b97f4a7c15 ^ recordid.Hash(uint64(id.EntryID())<<16^uint64(uint32(id.BatchIdx()))))
+	return uuid.UUID(recordid.PartitionMix(topic, id.PartitionIdx()).UUID(pos, ts)).String()
 }
 
 // canonicalTopic spells a topic as the client reports it on messages

@@ -9,12 +9,15 @@
 // Mapping: a courier topic is a Pulsar topic (short names live in
 // public/default); a group is a subscription, Key_Shared by default so that
 // messages of one key stay in order across the group's consumers; Key is the
-// message key, Headers are properties, and ID and Timestamp travel in the
-// one reserved property "courier-meta" as "<Unix nanoseconds>;<key|nokey>;<ID>"
-// (the Pulsar event time carries the timestamp too, in milliseconds). Messages
-// without a key get one of a few rotating Pulsar keys (marked "nokey" in
-// "courier-meta" and removed on delivery), so that Key_Shared still spreads
-// them over the group.
+// message key, Headers are properties, and Timestamp is the event time
+// (milliseconds). An ID left empty is not sent: the consumer derives a UUIDv7
+// from the message ID and the event time, the same for every subscription and
+// every delivery (an ID the caller sets travels). What the event time and the
+// key cannot say - a caller's ID, nanoseconds, an empty payload - travels in the
+// one reserved property "courier-meta" as "<Unix nanoseconds>;<key|nokey>;<ID>",
+// present only on messages that need it. Messages without a key get one of a
+// few rotating Pulsar keys ("courier-spread-N", removed on delivery), so that
+// Key_Shared still spreads them over the group.
 // Attempt comes from Pulsar's redelivery count.
 //
 // Producers cache Pulsar producers per topic, created on first use: one with

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/recordid"
 )
 
 // producer sends to any topic through one cached Pulsar producer per topic.
@@ -106,22 +108,23 @@ func (p *producer) create(r route) (pulsarclient.Producer, error) {
 	return pp, nil
 }
 
-// prepare validates msg and checks its size.
-func (p *producer) prepare(msg courier.Message) (courier.Message, error) {
-	m, err := courier.Prepare(msg)
+// prepare validates msg and checks its size; see recordid.Prepare for now and callerID.
+func (p *producer) prepare(msg courier.Message, now *time.Time) (_ courier.Message, callerID bool, err error) {
+	m, callerID, err := recordid.Prepare(msg, now)
 	if err != nil {
-		return m, fmt.Errorf("pulsar: %w", err)
+		return m, false, fmt.Errorf("pulsar: %w", err)
 	}
 	if size, limit := m.Size(), p.b.cfg.MaxMessageBytes; size > limit {
-		return m, fmt.Errorf("%w: pulsar: topic %q: message of %d bytes exceeds the %d-byte limit",
+		return m, false, fmt.Errorf("%w: pulsar: topic %q: message of %d bytes exceeds the %d-byte limit",
 			courier.ErrMessageTooLarge, m.Topic, size, limit)
 	}
-	return m, nil
+	return m, callerID, nil
 }
 
 // Send sends msg and returns once the broker has stored it.
 func (p *producer) Send(ctx context.Context, msg courier.Message) error {
-	m, err := p.prepare(msg)
+	var now time.Time
+	m, callerID, err := p.prepare(msg, &now)
 	if err != nil {
 		return err
 	}
@@ -133,7 +136,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	if one == nil {
 		one = &single{props: make(map[string]string, len(m.Headers)+1)}
 	}
-	encode(&one.pm, one.props, m, p.spread.Add(1))
+	encode(&one.pm, one.props, m, p.spread.Add(1), callerID)
 	if _, err := pp.Send(ctx, &one.pm); err != nil {
 		// The client may still hold the message (Send returns early when
 		// ctx ends): leave it to the garbage collector.
@@ -167,8 +170,9 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 		r  route
 		pp pulsarclient.Producer
 	}
+	var now time.Time
 	for i, msg := range msgs {
-		m, err := p.prepare(msg)
+		m, callerID, err := p.prepare(msg, &now)
 		if err != nil {
 			b.errs[i] = err
 			continue
@@ -186,7 +190,7 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 			}
 		}
 		b.pps[i] = last.pp
-		encode(&b.pms[i], b.props[i], m, p.spread.Add(1))
+		encode(&b.pms[i], b.props[i], m, p.spread.Add(1), callerID)
 	}
 	for i, pp := range b.pps {
 		if pp != nil {
