@@ -129,6 +129,13 @@ type Engine struct {
 	free        []*keyQueue
 	retries     map[*retry]struct{}
 
+	// ackLog counts failed acknowledgements between two log lines.
+	ackLog struct {
+		sync.Mutex
+		last   time.Time
+		failed int
+	}
+
 	workers   sync.WaitGroup
 	timers    sync.WaitGroup
 	closeOnce sync.Once
@@ -360,16 +367,36 @@ func (e *Engine) run(d *Delivery) result {
 
 func (e *Engine) ack(d *Delivery) {
 	if err := e.s.Ack(e.ctx, *d); err != nil {
-		e.log.Warn("courier: ack failed; the broker will deliver the message again",
-			"topic", d.Msg.Topic, "id", d.Msg.ID, "err", err)
+		e.ackFailed(d, 1, err)
 	}
 }
 
 func (e *Engine) ackAll(ds []*Delivery) {
 	if err := e.batch.AckAll(e.ctx, ds); err != nil {
-		e.log.Warn("courier: ack failed; the broker will deliver the messages again",
-			"topic", ds[0].Msg.Topic, "messages", len(ds), "err", err)
+		e.ackFailed(ds[0], len(ds), err)
 	}
+}
+
+// ackFailInterval is how often at most failed acknowledgements are logged: when a broker
+// connection drops, every ack in flight fails at once, and one line says as much as a
+// thousand.
+const ackFailInterval = time.Second
+
+// ackFailed logs that n acknowledgements, the first of d, failed: at once if none was logged
+// in the last ackFailInterval, else counted into the next line.
+func (e *Engine) ackFailed(d *Delivery, n int, err error) {
+	e.ackLog.Lock()
+	now := time.Now()
+	e.ackLog.failed += n
+	if now.Sub(e.ackLog.last) < ackFailInterval {
+		e.ackLog.Unlock()
+		return
+	}
+	failed := e.ackLog.failed
+	e.ackLog.failed, e.ackLog.last = 0, now
+	e.ackLog.Unlock()
+	e.log.Warn("courier: ack failed; the broker will deliver the messages again",
+		"topic", d.Msg.Topic, "id", d.Msg.ID, "failed", failed, "err", err)
 }
 
 // call runs the handler, turning a panic into an error.
@@ -500,6 +527,13 @@ func (e *Engine) Close() {
 		deadline.Stop()
 		e.cancel()
 		e.timers.Wait()
+
+		e.ackLog.Lock()
+		if failed := e.ackLog.failed; failed > 0 {
+			e.log.Warn("courier: acks failed since the last report; the broker will deliver the messages again", "failed", failed)
+		}
+		e.ackLog.failed = 0
+		e.ackLog.Unlock()
 
 		// Nothing runs any more: release what is left.
 		for e.ready.len() > 0 {

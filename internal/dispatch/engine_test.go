@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -687,5 +688,66 @@ func TestTakeLimitFollowsHandlerTime(t *testing.T) {
 		if got := takeLimit(c.each); got != c.want {
 			t.Errorf("takeLimit(%v) = %d, want %d", c.each, got, c.want)
 		}
+	}
+}
+
+// failingAcks is a recorder whose Ack always fails, as on a dropped broker connection.
+type failingAcks struct {
+	*recorder
+	tried atomic.Int64
+}
+
+func (f *failingAcks) Ack(context.Context, Delivery) error {
+	f.tried.Add(1)
+	return errors.New("connection closed")
+}
+
+// countingHandler counts the log records whose message starts with a prefix, and sums
+// their "failed" attribute.
+type countingHandler struct {
+	mu      sync.Mutex
+	records int
+	failed  int64
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if !strings.HasPrefix(r.Message, "courier: ack") {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records++
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "failed" {
+			h.failed += a.Value.Int64()
+		}
+		return true
+	})
+	return nil
+}
+
+// TestFailedAcksAreLoggedInSummary: a burst of failed acknowledgements makes a few log
+// lines, not one per message, and together they count every failure.
+func TestFailedAcksAreLoggedInSummary(t *testing.T) {
+	s := &failingAcks{recorder: newRecorder()}
+	logs := &countingHandler{}
+	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error { return nil }),
+		s, Config{Concurrency: 4, Logger: slog.New(logs)})
+	const n = 500
+	for i := range n {
+		submit(t, e, delivery(strconv.Itoa(i), ""))
+	}
+	waitFor(t, "every ack tried", func() bool { return s.tried.Load() == n })
+	e.Close()
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if logs.failed != n {
+		t.Errorf("log lines count %d failed acks, want %d", logs.failed, n)
+	}
+	if logs.records > 5 {
+		t.Errorf("%d log lines for one burst of %d failed acks, want a few", logs.records, n)
 	}
 }
