@@ -5,12 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/urlparams"
 )
 
 func init() {
@@ -24,12 +24,12 @@ func init() {
 }
 
 // urlParams maps each URL query parameter onto Config.
-var urlParams = map[string]func(c *Config, v string) error{
-	"client_id":   func(c *Config, v string) error { c.ClientID = v; return nil },
-	"version":     func(c *Config, v string) error { c.Version = v; return nil },
-	"compression": func(c *Config, v string) error { c.Compression = v; return nil },
-	"rebalance":   func(c *Config, v string) error { c.Rebalance = v; return nil },
-	"sasl":        func(c *Config, v string) error { c.SASL.Mechanism = v; return nil },
+var urlParams = urlparams.Params[Config]{
+	"client_id":   urlparams.String(func(c *Config) *string { return &c.ClientID }),
+	"version":     urlparams.String(func(c *Config) *string { return &c.Version }),
+	"compression": urlparams.String(func(c *Config) *string { return &c.Compression }),
+	"rebalance":   urlparams.String(func(c *Config) *string { return &c.Rebalance }),
+	"sasl":        urlparams.String(func(c *Config) *string { return &c.SASL.Mechanism }),
 	"tls": func(c *Config, v string) error {
 		on, err := strconv.ParseBool(v)
 		if on {
@@ -37,16 +37,8 @@ var urlParams = map[string]func(c *Config, v string) error{
 		}
 		return err
 	},
-	"create_topics": func(c *Config, v string) error {
-		var err error
-		c.CreateTopics, err = strconv.ParseBool(v)
-		return err
-	},
-	"max_message_bytes": func(c *Config, v string) error {
-		var err error
-		c.MaxMessageBytes, err = strconv.Atoi(v)
-		return err
-	},
+	"create_topics":     urlparams.Bool(func(c *Config) *bool { return &c.CreateTopics }),
+	"max_message_bytes": urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
 	"partitions": func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 32)
 		c.TopicPartitions = int32(n)
@@ -57,20 +49,12 @@ var urlParams = map[string]func(c *Config, v string) error{
 		c.TopicReplication = int16(n)
 		return err
 	},
-	"linger":             durationParam(func(c *Config) *time.Duration { return &c.Linger }),
-	"session_timeout":    durationParam(func(c *Config) *time.Duration { return &c.SessionTimeout }),
-	"heartbeat_interval": durationParam(func(c *Config) *time.Duration { return &c.HeartbeatInterval }),
-	"commit_interval":    durationParam(func(c *Config) *time.Duration { return &c.CommitInterval }),
-	"dial_timeout":       durationParam(func(c *Config) *time.Duration { return &c.DialTimeout }),
-	"fetch_max_wait":     durationParam(func(c *Config) *time.Duration { return &c.FetchMaxWait }),
-}
-
-func durationParam(field func(c *Config) *time.Duration) func(c *Config, v string) error {
-	return func(c *Config, v string) error {
-		var err error
-		*field(c), err = time.ParseDuration(v)
-		return err
-	}
+	"linger":             urlparams.Duration(func(c *Config) *time.Duration { return &c.Linger }),
+	"session_timeout":    urlparams.Duration(func(c *Config) *time.Duration { return &c.SessionTimeout }),
+	"heartbeat_interval": urlparams.Duration(func(c *Config) *time.Duration { return &c.HeartbeatInterval }),
+	"commit_interval":    urlparams.Duration(func(c *Config) *time.Duration { return &c.CommitInterval }),
+	"dial_timeout":       urlparams.Duration(func(c *Config) *time.Duration { return &c.DialTimeout }),
+	"fetch_max_wait":     urlparams.Duration(func(c *Config) *time.Duration { return &c.FetchMaxWait }),
 }
 
 // ParseURL reads a Config from a URL such as
@@ -81,7 +65,8 @@ func durationParam(field func(c *Config) *time.Duration) func(c *Config, v strin
 // Query parameters: client_id, version, compression, rebalance, sasl (the mechanism; PLAIN
 // when the URL has a user and no sasl parameter), tls (true: TLS with the system roots),
 // create_topics, partitions, replication, max_message_bytes, and the durations linger,
-// session_timeout, heartbeat_interval, commit_interval, fetch_max_wait, dial_timeout ("250ms"). Unknown
+// session_timeout, heartbeat_interval, commit_interval, fetch_max_wait, dial_timeout ("250ms", or
+// whole seconds). Unknown
 // parameters are an error, so a typo is not silently ignored.
 func ParseURL(u *url.URL) (Config, error) {
 	var cfg Config
@@ -100,19 +85,8 @@ func ParseURL(u *url.URL) (Config, error) {
 		cfg.SASL.User = u.User.Username()
 		cfg.SASL.Password, _ = u.User.Password()
 	}
-	for k, vs := range u.Query() {
-		set, ok := urlParams[k]
-		if !ok {
-			known := make([]string, 0, len(urlParams))
-			for name := range urlParams {
-				known = append(known, name)
-			}
-			sort.Strings(known)
-			return cfg, fmt.Errorf("%w: kafka: unknown URL parameter %q (known: %s)", courier.ErrInvalidConfig, k, strings.Join(known, ", "))
-		}
-		if err := set(&cfg, vs[len(vs)-1]); err != nil {
-			return cfg, fmt.Errorf("%w: kafka: URL parameter %s=%q: %w", courier.ErrInvalidConfig, k, vs[len(vs)-1], err)
-		}
+	if err := urlParams.Apply("kafka", u.Query(), &cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }

@@ -6,16 +6,15 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/urlparams"
 )
 
 // urlParams maps each URL query parameter to the Config field it sets.
-var urlParams = map[string]func(c *Config, v string) error{
+var urlParams = urlparams.Params[Config]{
 	"exchange_type":   func(c *Config, v string) error { c.ExchangeType = v; return nil },
 	"connection_name": func(c *Config, v string) error { c.ConnectionName = v; return nil },
 	"mandatory": func(c *Config, v string) error {
@@ -23,25 +22,21 @@ var urlParams = map[string]func(c *Config, v string) error{
 		c.AllowUnroutable = !b
 		return err
 	},
-	"max_message_bytes":  intParam(func(c *Config) *int { return &c.MaxMessageBytes }),
-	"publisher_channels": intParam(func(c *Config) *int { return &c.PublisherChannels }),
-	"prefetch":           intParam(func(c *Config) *int { return &c.Prefetch }),
-	"heartbeat":          durationParam(func(c *Config) *time.Duration { return &c.Heartbeat }),
-	"connect_timeout":    durationParam(func(c *Config) *time.Duration { return &c.ConnectTimeout }),
-	"close_timeout":      durationParam(func(c *Config) *time.Duration { return &c.CloseTimeout }),
+	"max_message_bytes":  urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
+	"publisher_channels": urlparams.Int(func(c *Config) *int { return &c.PublisherChannels }),
+	"prefetch":           urlparams.Int(func(c *Config) *int { return &c.Prefetch }),
+	"heartbeat":          urlparams.Duration(func(c *Config) *time.Duration { return &c.Heartbeat }),
+	"connect_timeout":    urlparams.Duration(func(c *Config) *time.Duration { return &c.ConnectTimeout }),
+	"close_timeout":      urlparams.Duration(func(c *Config) *time.Duration { return &c.CloseTimeout }),
 	"queue_type":         func(c *Config, v string) error { c.Queue.Type = QueueType(v); return nil },
 	"binding_key":        func(c *Config, v string) error { c.Queue.BindingKey = v; return nil },
 	"dead_letter_exchange": func(c *Config, v string) error {
 		c.Queue.DeadLetterExchange = v
 		return nil
 	},
-	"delivery_limit": intParam(func(c *Config) *int { return &c.Queue.DeliveryLimit }),
-	"max_attempts":   intParam(func(c *Config) *int { return &c.Queue.MaxAttempts }),
-	"single_active_consumer": func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		c.Queue.SingleActiveConsumer = b
-		return err
-	},
+	"delivery_limit":         urlparams.Int(func(c *Config) *int { return &c.Queue.DeliveryLimit }),
+	"max_attempts":           urlparams.Int(func(c *Config) *int { return &c.Queue.MaxAttempts }),
+	"single_active_consumer": urlparams.Bool(func(c *Config) *bool { return &c.Queue.SingleActiveConsumer }),
 	// TLS, named as amqp091-go's own URI parser names them.
 	"server_name": func(c *Config, v string) error { tlsConfig(c).ServerName = v; return nil },
 	"cacertfile": func(c *Config, v string) error {
@@ -58,33 +53,6 @@ var urlParams = map[string]func(c *Config, v string) error{
 	},
 	"certfile": func(*Config, string) error { return nil }, // read with keyfile, below
 	"keyfile":  func(*Config, string) error { return nil },
-}
-
-func intParam(field func(*Config) *int) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("not a whole number")
-		}
-		*field(c) = n
-		return nil
-	}
-}
-
-// durationParam reads a Go duration ("10s") or a whole number of seconds.
-func durationParam(field func(*Config) *time.Duration) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		if n, err := strconv.Atoi(v); err == nil {
-			*field(c) = time.Duration(n) * time.Second
-			return nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("not a duration (10s) or a number of seconds")
-		}
-		*field(c) = d
-		return nil
-	}
 }
 
 func tlsConfig(c *Config) *tls.Config {
@@ -114,26 +82,8 @@ func ParseURL(u *url.URL) (Config, error) {
 		return cfg, fmt.Errorf("%w: rabbitmq: URL scheme is %q, want amqp or amqps", courier.ErrInvalidConfig, u.Scheme)
 	}
 	q := u.Query()
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		set, ok := urlParams[k]
-		if !ok {
-			known := make([]string, 0, len(urlParams))
-			for name := range urlParams {
-				known = append(known, name)
-			}
-			sort.Strings(known)
-			return cfg, fmt.Errorf("%w: rabbitmq: unknown URL parameter %q (known: %s)",
-				courier.ErrInvalidConfig, k, strings.Join(known, ", "))
-		}
-		v := q.Get(k)
-		if err := set(&cfg, v); err != nil {
-			return cfg, fmt.Errorf("%w: rabbitmq: URL parameter %s=%q: %v", courier.ErrInvalidConfig, k, v, err)
-		}
+	if err := urlParams.Apply("rabbitmq", q, &cfg); err != nil {
+		return cfg, err
 	}
 	if cert, key := q.Get("certfile"), q.Get("keyfile"); cert != "" || key != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)

@@ -1,0 +1,85 @@
+// Package urlparams sets a broker's config from the query parameters of its URL: each known
+// parameter through its setter, and an unknown one is an error that lists the known ones, so
+// that a typo is never silently ignored.
+package urlparams
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/courier-go/courier"
+)
+
+// Setter sets one parameter's value v on a config.
+type Setter[C any] func(c *C, v string) error
+
+// Params maps parameter names to their setters.
+type Params[C any] map[string]Setter[C]
+
+// Apply sets cfg from q, the parameters in the order of their names, each from its last
+// value. Errors wrap courier.ErrInvalidConfig and name broker and the parameter.
+func (p Params[C]) Apply(broker string, q url.Values, cfg *C) error {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		set, ok := p[k]
+		if !ok {
+			known := slices.Sorted(maps.Keys(p))
+			return fmt.Errorf("%w: %s: unknown URL parameter %q (known: %s)", courier.ErrInvalidConfig, broker, k, strings.Join(known, ", "))
+		}
+		v := q[k][len(q[k])-1]
+		if err := set(cfg, v); err != nil {
+			return fmt.Errorf("%w: %s: URL parameter %s=%q: %w", courier.ErrInvalidConfig, broker, k, v, err)
+		}
+	}
+	return nil
+}
+
+// String sets a string field.
+func String[C any](field func(*C) *string) Setter[C] {
+	return func(c *C, v string) error { *field(c) = v; return nil }
+}
+
+// Bool sets a bool field from "true", "false", "1", "0"...
+func Bool[C any](field func(*C) *bool) Setter[C] {
+	return func(c *C, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not true or false")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+// Int sets an int field from a whole number.
+func Int[C any](field func(*C) *int) Setter[C] {
+	return func(c *C, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("not a whole number")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// Duration sets a duration field from a Go duration ("250ms", "10s") or a whole number of
+// seconds.
+func Duration[C any](field func(*C) *time.Duration) Setter[C] {
+	return func(c *C, v string) error {
+		if n, err := strconv.Atoi(v); err == nil {
+			*field(c) = time.Duration(n) * time.Second
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration (10s) or a number of seconds")
+		}
+		*field(c) = d
+		return nil
+	}
+}

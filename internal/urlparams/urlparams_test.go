@@ -1,0 +1,65 @@
+package urlparams_test
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/urlparams"
+)
+
+type config struct {
+	Name    string
+	On      bool
+	N       int
+	Timeout time.Duration
+}
+
+var params = urlparams.Params[config]{
+	"name":    urlparams.String(func(c *config) *string { return &c.Name }),
+	"on":      urlparams.Bool(func(c *config) *bool { return &c.On }),
+	"n":       urlparams.Int(func(c *config) *int { return &c.N }),
+	"timeout": urlparams.Duration(func(c *config) *time.Duration { return &c.Timeout }),
+}
+
+func TestApply(t *testing.T) {
+	var c config
+	q, _ := url.ParseQuery("name=a&name=b&on=true&n=7&timeout=250ms")
+	if err := params.Apply("test", q, &c); err != nil {
+		t.Fatal(err)
+	}
+	if want := (config{Name: "b", On: true, N: 7, Timeout: 250 * time.Millisecond}); c != want {
+		t.Errorf("config %+v, want %+v (the last value of a repeated parameter wins)", c, want)
+	}
+	q, _ = url.ParseQuery("timeout=30")
+	if err := params.Apply("test", q, &c); err != nil || c.Timeout != 30*time.Second {
+		t.Errorf("timeout=30: %v, %v; want 30s", c.Timeout, err)
+	}
+	for query, want := range map[string]string{
+		"nme=x":        `test: unknown URL parameter "nme" (known: n, name, on, timeout)`,
+		"on=maybe":     `test: URL parameter on="maybe": not true or false`,
+		"n=1.5":        `test: URL parameter n="1.5": not a whole number`,
+		"timeout=soon": `test: URL parameter timeout="soon": not a duration`,
+	} {
+		q, _ := url.ParseQuery(query)
+		err := params.Apply("test", q, &config{})
+		if !errors.Is(err, courier.ErrInvalidConfig) || err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want ErrInvalidConfig saying %s", query, err, want)
+		}
+	}
+}
+
+func Example() {
+	var c config
+	q, _ := url.ParseQuery("name=orders&timeout=5s")
+	fmt.Println(params.Apply("example", q, &c), c.Name, c.Timeout)
+	q, _ = url.ParseQuery("nmae=orders")
+	fmt.Println(params.Apply("example", q, &c))
+	// Output:
+	// <nil> orders 5s
+	// courier: invalid config: example: unknown URL parameter "nmae" (known: n, name, on, timeout)
+}
