@@ -7,10 +7,10 @@ import (
 	"maps"
 	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/urlparams"
 )
 
 func init() {
@@ -62,22 +62,16 @@ func ParseURL(u *url.URL) (Config, error) {
 		return cfg, fmt.Errorf("%w: memory: URL %q has a host or path; use memory:// (every Open makes a new broker; share the *memory.Broker to share one)",
 			courier.ErrInvalidConfig, u.Redacted())
 	}
-	for k, vs := range u.Query() {
-		n, err := strconv.Atoi(vs[len(vs)-1])
-		if err != nil {
-			return cfg, fmt.Errorf("%w: memory: URL parameter %s=%q is not a whole number", courier.ErrInvalidConfig, k, vs[len(vs)-1])
-		}
-		switch k {
-		case "max_message_bytes":
-			cfg.MaxMessageBytes = n
-		case "max_messages_per_topic":
-			cfg.MaxMessagesPerTopic = n
-		default:
-			return cfg, fmt.Errorf("%w: memory: unknown URL parameter %q (known: max_message_bytes, max_messages_per_topic)",
-				courier.ErrInvalidConfig, k)
-		}
+	if err := urlParams.Apply("memory", u.Query(), &cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
+}
+
+// urlParams maps each URL query parameter onto Config.
+var urlParams = urlparams.Params[Config]{
+	"max_message_bytes":      urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
+	"max_messages_per_topic": urlparams.Int(func(c *Config) *int { return &c.MaxMessagesPerTopic }),
 }
 
 // Broker is an in-process broker. It is safe for concurrent use.

@@ -1,6 +1,7 @@
 package pulsar
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/urlparams"
 )
 
 // SubscriptionType selects how a group's consumers share its messages.
@@ -202,109 +204,54 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// urlParams lists the query parameters ParseURL knows, for its error message.
-const urlParams = "token, tls_trust_certs_file, tls_allow_insecure, tls_cert_file, tls_key_file, " +
-	"operation_timeout, connection_timeout, send_timeout, batching, batching_delay, compression, " +
-	"max_message_bytes, subscription_type, receiver_queue_size, nack_delay, max_deliveries, dead_letter_topic"
+// urlParams maps each URL query parameter onto Config.
+var urlParams = urlparams.Params[Config]{
+	"token":                urlparams.String(func(c *Config) *string { return &c.Token }),
+	"tls_trust_certs_file": urlparams.String(func(c *Config) *string { return &c.TLSTrustCertsFile }),
+	"tls_allow_insecure":   urlparams.Bool(func(c *Config) *bool { return &c.TLSAllowInsecure }),
+	"tls_cert_file":        urlparams.String(func(c *Config) *string { return &c.TLSCertFile }),
+	"tls_key_file":         urlparams.String(func(c *Config) *string { return &c.TLSKeyFile }),
+	"operation_timeout":    urlparams.Duration(func(c *Config) *time.Duration { return &c.OperationTimeout }),
+	"connection_timeout":   urlparams.Duration(func(c *Config) *time.Duration { return &c.ConnectionTimeout }),
+	"send_timeout":         urlparams.Duration(func(c *Config) *time.Duration { return &c.SendTimeout }),
+	"batching": func(c *Config, v string) error {
+		var on bool
+		err := urlparams.Bool(func(*Config) *bool { return &on })(c, v)
+		c.DisableBatching = !on
+		return err
+	},
+	"batching_delay": urlparams.Duration(func(c *Config) *time.Duration { return &c.BatchingDelay }),
+	"compression": urlparams.OneOf(func(c *Config) *Compression { return &c.Compression },
+		map[string]Compression{"none": CompressNone, "": CompressNone, "lz4": CompressLZ4, "zlib": CompressZLib, "zstd": CompressZSTD}),
+	"max_message_bytes": urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
+	"subscription_type": urlparams.OneOf(func(c *Config) *SubscriptionType { return &c.SubscriptionType },
+		map[string]SubscriptionType{"key_shared": KeyShared, "shared": Shared, "failover": Failover, "exclusive": Exclusive}),
+	"receiver_queue_size": urlparams.Int(func(c *Config) *int { return &c.ReceiverQueueSize }),
+	"nack_delay":          urlparams.Duration(func(c *Config) *time.Duration { return &c.NackDelay }),
+	"max_deliveries": func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return errors.New("not a whole number")
+		}
+		c.MaxDeliveries = uint32(n)
+		return nil
+	},
+	"dead_letter_topic": urlparams.String(func(c *Config) *string { return &c.DeadLetterTopic }),
+}
 
-// ParseURL reads a Config from a pulsar:// or pulsar+ssl:// URL. The query
-// parameters (see urlParams) set the common options; unknown ones are an
-// error, so that a typo is not silently ignored. Durations use Go's syntax
-// ("500ms").
+// ParseURL reads a Config from a pulsar:// or pulsar+ssl:// URL. The query parameters (token,
+// tls_trust_certs_file, tls_allow_insecure, tls_cert_file, tls_key_file, operation_timeout,
+// connection_timeout, send_timeout, batching, batching_delay, compression, max_message_bytes,
+// subscription_type, receiver_queue_size, nack_delay, max_deliveries, dead_letter_topic) set
+// the common options; unknown ones are an error, so that a typo is not silently ignored.
+// Durations use Go's syntax ("500ms") or whole seconds.
 func ParseURL(u *url.URL) (Config, error) {
 	base := *u
 	base.RawQuery = ""
 	base.Fragment = ""
 	cfg := Config{URL: base.String()}
-	bad := func(k, v, why string) error {
-		return fmt.Errorf("%w: pulsar: URL parameter %s=%q: %s", courier.ErrInvalidConfig, k, v, why)
-	}
-	for k, vs := range u.Query() {
-		v := vs[len(vs)-1]
-		var err error
-		dur := func(d *time.Duration) {
-			if *d, err = time.ParseDuration(v); err != nil {
-				err = bad(k, v, "not a duration")
-			}
-		}
-		num := func(n *int) {
-			if *n, err = strconv.Atoi(v); err != nil {
-				err = bad(k, v, "not a whole number")
-			}
-		}
-		switch k {
-		case "token":
-			cfg.Token = v
-		case "tls_trust_certs_file":
-			cfg.TLSTrustCertsFile = v
-		case "tls_allow_insecure":
-			if cfg.TLSAllowInsecure, err = strconv.ParseBool(v); err != nil {
-				err = bad(k, v, "not a boolean")
-			}
-		case "tls_cert_file":
-			cfg.TLSCertFile = v
-		case "tls_key_file":
-			cfg.TLSKeyFile = v
-		case "operation_timeout":
-			dur(&cfg.OperationTimeout)
-		case "connection_timeout":
-			dur(&cfg.ConnectionTimeout)
-		case "send_timeout":
-			dur(&cfg.SendTimeout)
-		case "batching":
-			var on bool
-			if on, err = strconv.ParseBool(v); err != nil {
-				err = bad(k, v, "not a boolean")
-			}
-			cfg.DisableBatching = !on
-		case "batching_delay":
-			dur(&cfg.BatchingDelay)
-		case "compression":
-			switch strings.ToLower(v) {
-			case "none", "":
-				cfg.Compression = CompressNone
-			case "lz4":
-				cfg.Compression = CompressLZ4
-			case "zlib":
-				cfg.Compression = CompressZLib
-			case "zstd":
-				cfg.Compression = CompressZSTD
-			default:
-				err = bad(k, v, "want none, lz4, zlib or zstd")
-			}
-		case "max_message_bytes":
-			num(&cfg.MaxMessageBytes)
-		case "subscription_type":
-			switch strings.ToLower(v) {
-			case "key_shared":
-				cfg.SubscriptionType = KeyShared
-			case "shared":
-				cfg.SubscriptionType = Shared
-			case "failover":
-				cfg.SubscriptionType = Failover
-			case "exclusive":
-				cfg.SubscriptionType = Exclusive
-			default:
-				err = bad(k, v, "want key_shared, shared, failover or exclusive")
-			}
-		case "receiver_queue_size":
-			num(&cfg.ReceiverQueueSize)
-		case "nack_delay":
-			dur(&cfg.NackDelay)
-		case "max_deliveries":
-			var n uint64
-			if n, err = strconv.ParseUint(v, 10, 32); err != nil {
-				err = bad(k, v, "not a whole number")
-			}
-			cfg.MaxDeliveries = uint32(n)
-		case "dead_letter_topic":
-			cfg.DeadLetterTopic = v
-		default:
-			return cfg, fmt.Errorf("%w: pulsar: unknown URL parameter %q (known: %s)", courier.ErrInvalidConfig, k, urlParams)
-		}
-		if err != nil {
-			return cfg, err
-		}
+	if err := urlParams.Apply("pulsar", u.Query(), &cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }

@@ -83,3 +83,15 @@ func Duration[C any](field func(*C) *time.Duration) Setter[C] {
 		return nil
 	}
 }
+
+// OneOf sets a field to the value named by v, in any case; names lists the choices.
+func OneOf[C, T any](field func(*C) *T, names map[string]T) Setter[C] {
+	return func(c *C, v string) error {
+		t, ok := names[strings.ToLower(v)]
+		if !ok {
+			return fmt.Errorf("want one of %s", strings.Join(slices.Sorted(maps.Keys(names)), ", "))
+		}
+		*field(c) = t
+		return nil
+	}
+}

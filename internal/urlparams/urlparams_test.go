@@ -17,6 +17,7 @@ type config struct {
 	On      bool
 	N       int
 	Timeout time.Duration
+	Color   int
 }
 
 var params = urlparams.Params[config]{
@@ -24,15 +25,16 @@ var params = urlparams.Params[config]{
 	"on":      urlparams.Bool(func(c *config) *bool { return &c.On }),
 	"n":       urlparams.Int(func(c *config) *int { return &c.N }),
 	"timeout": urlparams.Duration(func(c *config) *time.Duration { return &c.Timeout }),
+	"color":   urlparams.OneOf(func(c *config) *int { return &c.Color }, map[string]int{"red": 1, "blue": 2}),
 }
 
 func TestApply(t *testing.T) {
 	var c config
-	q, _ := url.ParseQuery("name=a&name=b&on=true&n=7&timeout=250ms")
+	q, _ := url.ParseQuery("name=a&name=b&on=true&n=7&timeout=250ms&color=BLUE")
 	if err := params.Apply("test", q, &c); err != nil {
 		t.Fatal(err)
 	}
-	if want := (config{Name: "b", On: true, N: 7, Timeout: 250 * time.Millisecond}); c != want {
+	if want := (config{Name: "b", On: true, N: 7, Timeout: 250 * time.Millisecond, Color: 2}); c != want {
 		t.Errorf("config %+v, want %+v (the last value of a repeated parameter wins)", c, want)
 	}
 	q, _ = url.ParseQuery("timeout=30")
@@ -40,7 +42,8 @@ func TestApply(t *testing.T) {
 		t.Errorf("timeout=30: %v, %v; want 30s", c.Timeout, err)
 	}
 	for query, want := range map[string]string{
-		"nme=x":        `test: unknown URL parameter "nme" (known: n, name, on, timeout)`,
+		"nme=x":        `test: unknown URL parameter "nme" (known: color, n, name, on, timeout)`,
+		"color=green":  `test: URL parameter color="green": want one of blue, red`,
 		"on=maybe":     `test: URL parameter on="maybe": not true or false`,
 		"n=1.5":        `test: URL parameter n="1.5": not a whole number`,
 		"timeout=soon": `test: URL parameter timeout="soon": not a duration`,
@@ -61,5 +64,5 @@ func Example() {
 	fmt.Println(params.Apply("example", q, &c))
 	// Output:
 	// <nil> orders 5s
-	// courier: invalid config: example: unknown URL parameter "nmae" (known: n, name, on, timeout)
+	// courier: invalid config: example: unknown URL parameter "nmae" (known: color, n, name, on, timeout)
 }
