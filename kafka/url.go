@@ -37,18 +37,10 @@ var urlParams = urlparams.Params[Config]{
 		}
 		return err
 	},
-	"create_topics":     urlparams.Bool(func(c *Config) *bool { return &c.CreateTopics }),
-	"max_message_bytes": urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
-	"partitions": func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 32)
-		c.TopicPartitions = int32(n)
-		return err
-	},
-	"replication": func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 16)
-		c.TopicReplication = int16(n)
-		return err
-	},
+	"create_topics":      urlparams.Bool(func(c *Config) *bool { return &c.CreateTopics }),
+	"max_message_bytes":  urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
+	"partitions":         urlparams.Int(func(c *Config) *int32 { return &c.TopicPartitions }),
+	"replication":        urlparams.Int(func(c *Config) *int16 { return &c.TopicReplication }),
 	"linger":             urlparams.Duration(func(c *Config) *time.Duration { return &c.Linger }),
 	"session_timeout":    urlparams.Duration(func(c *Config) *time.Duration { return &c.SessionTimeout }),
 	"heartbeat_interval": urlparams.Duration(func(c *Config) *time.Duration { return &c.HeartbeatInterval }),

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/urlparams"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -121,37 +121,17 @@ func (c Config) withDefaults() Config {
 // URL query parameters that set Config fields. Every other parameter goes to go-redis's
 // redis.ParseURL, which knows the connection settings (pool_size, dial_timeout, read_timeout,
 // client_name, protocol, skip_verify...) and rejects what it does not know.
-var configParams = map[string]func(c *Config, v string) error{
-	"prefix":             func(c *Config, v string) error { c.Prefix = v; return nil },
-	"consumer_name":      func(c *Config, v string) error { c.ConsumerName = v; return nil },
-	"max_message_bytes":  intParam(func(c *Config, n int64) { c.MaxMessageBytes = int(n) }),
-	"trim_max_len":       intParam(func(c *Config, n int64) { c.TrimMaxLen = n }),
-	"read_count":         intParam(func(c *Config, n int64) { c.ReadCount = int(n) }),
-	"trim_max_age":       durationParam(func(c *Config, d time.Duration) { c.TrimMaxAge = d }),
-	"send_retry_timeout": durationParam(func(c *Config, d time.Duration) { c.SendRetryTimeout = d }),
-	"block":              durationParam(func(c *Config, d time.Duration) { c.Block = d }),
-	"claim_idle":         durationParam(func(c *Config, d time.Duration) { c.ClaimIdle = d }),
-	"claim_interval":     durationParam(func(c *Config, d time.Duration) { c.ClaimInterval = d }),
-}
-
-func intParam(set func(*Config, int64)) func(*Config, string) error {
-	return param(func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }, "a whole number", set)
-}
-
-func durationParam(set func(*Config, time.Duration)) func(*Config, string) error {
-	return param(time.ParseDuration, "a duration such as 500ms or 30s", set)
-}
-
-// param makes the setter of a parameter whose value parse reads.
-func param[T any](parse func(string) (T, error), what string, set func(*Config, T)) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		x, err := parse(v)
-		if err != nil {
-			return fmt.Errorf("%q is not %s", v, what)
-		}
-		set(c, x)
-		return nil
-	}
+var configParams = urlparams.Params[Config]{
+	"prefix":             urlparams.String(func(c *Config) *string { return &c.Prefix }),
+	"consumer_name":      urlparams.String(func(c *Config) *string { return &c.ConsumerName }),
+	"max_message_bytes":  urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
+	"trim_max_len":       urlparams.Int(func(c *Config) *int64 { return &c.TrimMaxLen }),
+	"read_count":         urlparams.Int(func(c *Config) *int { return &c.ReadCount }),
+	"trim_max_age":       urlparams.Duration(func(c *Config) *time.Duration { return &c.TrimMaxAge }),
+	"send_retry_timeout": urlparams.Duration(func(c *Config) *time.Duration { return &c.SendRetryTimeout }),
+	"block":              urlparams.Duration(func(c *Config) *time.Duration { return &c.Block }),
+	"claim_idle":         urlparams.Duration(func(c *Config) *time.Duration { return &c.ClaimIdle }),
+	"claim_interval":     urlparams.Duration(func(c *Config) *time.Duration { return &c.ClaimInterval }),
 }
 
 // ParseURL reads a redis:// or rediss:// URL: go-redis's redis.ParseURL takes the address,
@@ -169,15 +149,8 @@ func ParseURL(rawURL string) (*redis.Options, Config, error) {
 		return nil, cfg, fmt.Errorf("%w: redis: URL scheme is %q, want redis or rediss", courier.ErrInvalidConfig, u.Scheme)
 	}
 	q := u.Query()
-	for name, set := range configParams {
-		vs, ok := q[name]
-		if !ok {
-			continue
-		}
-		if err := set(&cfg, vs[len(vs)-1]); err != nil {
-			return nil, cfg, fmt.Errorf("%w: redis: URL parameter %s: %w", courier.ErrInvalidConfig, name, err)
-		}
-		q.Del(name)
+	if err := configParams.Take("redis", q, &cfg); err != nil { // the rest is go-redis's
+		return nil, cfg, err
 	}
 	u.RawQuery = q.Encode()
 	opts, err := redis.ParseURL(u.String())

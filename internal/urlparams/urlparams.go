@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/courier-go/courier"
 )
@@ -38,6 +39,19 @@ func (p Params[C]) Apply(broker string, q url.Values, cfg *C) error {
 	return nil
 }
 
+// Take sets cfg from the parameters of q it knows, as Apply does, and removes them from q:
+// for a broker whose client library parses the rest of the URL itself.
+func (p Params[C]) Take(broker string, q url.Values, cfg *C) error {
+	mine := url.Values{}
+	for k, vs := range q {
+		if _, ok := p[k]; ok {
+			mine[k] = vs
+			delete(q, k)
+		}
+	}
+	return p.Apply(broker, mine, cfg)
+}
+
 // String sets a string field.
 func String[C any](field func(*C) *string) Setter[C] {
 	return func(c *C, v string) error { *field(c) = v; return nil }
@@ -55,14 +69,20 @@ func Bool[C any](field func(*C) *bool) Setter[C] {
 	}
 }
 
-// Int sets an int field from a whole number.
-func Int[C any](field func(*C) *int) Setter[C] {
+// integer is the fields Int sets.
+type integer interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64
+}
+
+// Int sets an integer field from a whole number that fits it.
+func Int[C any, T integer](field func(*C) *T) Setter[C] {
 	return func(c *C, v string) error {
-		n, err := strconv.Atoi(v)
+		var zero T
+		n, err := strconv.ParseInt(v, 10, int(unsafe.Sizeof(zero))*8)
 		if err != nil {
-			return fmt.Errorf("not a whole number")
+			return fmt.Errorf("not a whole number of %d bits", unsafe.Sizeof(zero)*8)
 		}
-		*field(c) = n
+		*field(c) = T(n)
 		return nil
 	}
 }

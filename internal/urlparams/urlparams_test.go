@@ -18,6 +18,7 @@ type config struct {
 	N       int
 	Timeout time.Duration
 	Color   int
+	Small   int16
 }
 
 var params = urlparams.Params[config]{
@@ -25,6 +26,7 @@ var params = urlparams.Params[config]{
 	"on":      urlparams.Bool(func(c *config) *bool { return &c.On }),
 	"n":       urlparams.Int(func(c *config) *int { return &c.N }),
 	"timeout": urlparams.Duration(func(c *config) *time.Duration { return &c.Timeout }),
+	"small":   urlparams.Int(func(c *config) *int16 { return &c.Small }),
 	"color":   urlparams.OneOf(func(c *config) *int { return &c.Color }, map[string]int{"red": 1, "blue": 2}),
 }
 
@@ -42,8 +44,9 @@ func TestApply(t *testing.T) {
 		t.Errorf("timeout=30: %v, %v; want 30s", c.Timeout, err)
 	}
 	for query, want := range map[string]string{
-		"nme=x":        `test: unknown URL parameter "nme" (known: color, n, name, on, timeout)`,
+		"nme=x":        `test: unknown URL parameter "nme" (known: color, n, name, on, small, timeout)`,
 		"color=green":  `test: URL parameter color="green": want one of blue, red`,
+		"small=40000":  `test: URL parameter small="40000": not a whole number of 16 bits`,
 		"on=maybe":     `test: URL parameter on="maybe": not true or false`,
 		"n=1.5":        `test: URL parameter n="1.5": not a whole number`,
 		"timeout=soon": `test: URL parameter timeout="soon": not a duration`,
@@ -64,5 +67,22 @@ func Example() {
 	fmt.Println(params.Apply("example", q, &c))
 	// Output:
 	// <nil> orders 5s
-	// courier: invalid config: example: unknown URL parameter "nmae" (known: color, n, name, on, timeout)
+	// courier: invalid config: example: unknown URL parameter "nmae" (known: color, n, name, on, small, timeout)
+}
+
+// TestTake: the known parameters are applied and removed; the others stay for the client
+// library, and a bad value of a known one is still an error.
+func TestTake(t *testing.T) {
+	var c config
+	q, _ := url.ParseQuery("name=x&pool_size=10&n=3")
+	if err := params.Take("test", q, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "x" || c.N != 3 || q.Encode() != "pool_size=10" {
+		t.Errorf("took %+v, left %q; want name and n taken, pool_size left", c, q.Encode())
+	}
+	q, _ = url.ParseQuery("n=many&pool_size=10")
+	if err := params.Take("test", q, &c); err == nil || !strings.Contains(err.Error(), "not a whole number") {
+		t.Errorf("n=many: %v", err)
+	}
 }
