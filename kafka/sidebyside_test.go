@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ import (
 // header. consume: a raw consumer group marking every message, against an adapter Consumer
 // (Concurrency 1, then 4), each a new group reading the same freshly written topic (deleted
 // after the round), timed from its first message to its last. Reported: msgs/s of each side
-// over all rounds, and adapter/raw.
+// over all rounds, adapter/raw, and the median of the rounds' adapter/raw.
 func BenchmarkSideBySide(b *testing.B) {
 	b.Run("produce", func(b *testing.B) { benchSideBySideProduce(b, false) })
 	// Messages with IDs set by the caller, which the adapter sends in a 16-byte header, against
@@ -41,12 +42,42 @@ func BenchmarkSideBySide(b *testing.B) {
 // weighed on its figure as much as the flow did.
 const sideBySideMsgs = 250000
 
-func reportSideBySide(b *testing.B, raw, adapter time.Duration) {
-	n := float64(b.N * sideBySideMsgs)
-	rawRate, adapterRate := n/raw.Seconds(), n/adapter.Seconds()
+// rounds holds the time each side took in each round.
+type rounds struct{ raw, adapter []time.Duration }
+
+// run runs one round, the side that goes first alternating.
+func (r *rounds) run(i int, raw, adapter func() time.Duration) {
+	var rt, at time.Duration
+	if i%2 == 0 {
+		rt, at = raw(), adapter()
+	} else {
+		at, rt = adapter(), raw()
+	}
+	r.raw, r.adapter = append(r.raw, rt), append(r.adapter, at)
+}
+
+// report reports msgs/s of each side over all rounds and adapter/raw, and the median of the
+// rounds' adapter/raw: a round that a burst of other load on the machine slowed down moves
+// the first, not the second.
+func (r *rounds) report(b *testing.B) {
+	var rawTotal, adapterTotal time.Duration
+	ratios := make([]float64, len(r.raw))
+	for i := range r.raw {
+		rawTotal += r.raw[i]
+		adapterTotal += r.adapter[i]
+		ratios[i] = r.raw[i].Seconds() / r.adapter[i].Seconds()
+	}
+	n := float64(len(r.raw) * sideBySideMsgs)
+	rawRate, adapterRate := n/rawTotal.Seconds(), n/adapterTotal.Seconds()
 	b.ReportMetric(rawRate, "raw-msgs/s")
 	b.ReportMetric(adapterRate, "adapter-msgs/s")
 	b.ReportMetric(adapterRate/rawRate, "adapter/raw")
+	slices.Sort(ratios)
+	median := ratios[len(ratios)/2]
+	if len(ratios)%2 == 0 {
+		median = (ratios[len(ratios)/2-1] + median) / 2
+	}
+	b.ReportMetric(median, "median-round-adapter/raw")
 }
 
 var headerUUIDKey = []byte(kafka.HeaderUUID)
@@ -109,24 +140,18 @@ func benchSideBySideProduce(b *testing.B, withIDs bool) {
 		}
 		return time.Since(start)
 	}
-	var rawTime, adapterTime time.Duration
+	var rs rounds
 	b.ResetTimer()
 	for i := range b.N {
-		if i%2 == 0 {
-			rawTime += raw()
-			adapterTime += adapter()
-		} else {
-			adapterTime += adapter()
-			rawTime += raw()
-		}
+		rs.run(i, raw, adapter)
 	}
-	reportSideBySide(b, rawTime, adapterTime)
+	rs.report(b)
 }
 
 func benchSideBySideConsume(b *testing.B, concurrency int) {
 	br, brokers, _ := benchCluster(b)
 	ctx := context.Background()
-	var rawTime, adapterTime time.Duration
+	var rs rounds
 	for i := range b.N {
 		b.StopTimer()
 		topic := fmt.Sprint("consume-", i)
@@ -135,18 +160,16 @@ func benchSideBySideConsume(b *testing.B, concurrency int) {
 		}
 		rawProduce(b, brokers, topic, sideBySideMsgs)
 		b.StartTimer()
-		if i%2 == 0 {
-			rawTime += rawConsume(b, brokers, topic, "raw", sideBySideMsgs).took()
-			adapterTime += adapterConsume(b, br, topic, "adapter", concurrency, sideBySideMsgs).took()
-		} else {
-			adapterTime += adapterConsume(b, br, topic, "adapter", concurrency, sideBySideMsgs).took()
-			rawTime += rawConsume(b, brokers, topic, "raw", sideBySideMsgs).took()
-		}
+		rs.run(i,
+			func() time.Duration { return rawConsume(b, brokers, topic, "raw", sideBySideMsgs).took() },
+			func() time.Duration {
+				return adapterConsume(b, br, topic, "adapter", concurrency, sideBySideMsgs).took()
+			})
 		b.StopTimer()
 		deleteTopic(b, brokers, topic)
 		b.StartTimer()
 	}
-	reportSideBySide(b, rawTime, adapterTime)
+	rs.report(b)
 }
 
 // deleteTopic deletes a round's topic, so that the records the cluster keeps (and the
