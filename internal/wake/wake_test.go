@@ -28,7 +28,11 @@ func TestSignal(t *testing.T) {
 			woken <- nil
 		}()
 	}
+	deadline := time.Now().Add(10 * time.Second)
 	for {
+		if time.Now().After(deadline) {
+			t.Fatal("no goroutine ever waited")
+		}
 		mu.Lock()
 		waiting := s.Waiting()
 		if waiting {
