@@ -227,14 +227,19 @@ func (s *span) hit() {
 // took is the time from the first message to the last.
 func (s *span) took() time.Duration { return time.Duration(s.last.Load() - s.first.Load()) }
 
-func (s *span) wait(b *testing.B) {
+// await waits for the n-th message, failing b if it does not come within minutes.
+func (s *span) await(b *testing.B) {
 	select {
 	case <-s.done:
 	case <-time.After(5 * time.Minute):
 		b.Fatalf("consumed %d of %d", atomic.LoadInt64(&s.n), s.target)
 	}
+}
+
+// report stops b's timer and reports msgs/s and the CPU time per message of the span.
+func (s *span) report(b *testing.B) {
 	b.StopTimer()
-	if d := time.Duration(s.last.Load() - s.first.Load()); d > 0 {
+	if d := s.took(); d > 0 {
 		b.ReportMetric(float64(s.target-1)/d.Seconds(), "msgs/s")
 		b.ReportMetric(float64(s.cpuLast.Load()-s.cpuFirst.Load())/float64(s.target-1), "cpu-ns/msg")
 	}
@@ -264,57 +269,17 @@ func BenchmarkConsume(b *testing.B) {
 	b.Run("raw-sarama-group", func(b *testing.B) {
 		_, brokers, topic := benchCluster(b)
 		rawProduce(b, brokers, topic, b.N)
-		sc := sarama.NewConfig()
-		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-		group, err := sarama.NewConsumerGroup(brokers, "raw", sc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s := newSpan(b.N)
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(1)
 		b.SetBytes(benchValueSize)
 		b.ResetTimer()
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				if err := group.Consume(ctx, []string{topic}, rawHandler{s}); err != nil && ctx.Err() == nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-		s.wait(b)
-		cancel()
-		wg.Wait()
-		_ = group.Close()
+		rawConsume(b, brokers, topic, "raw", b.N).report(b)
 	})
 	for _, conc := range []int{1, 4} {
 		b.Run(fmt.Sprintf("adapter-concurrency-%d", conc), func(b *testing.B) {
 			br, brokers, topic := benchCluster(b)
 			rawProduce(b, brokers, topic, b.N)
-			c, err := br.NewConsumer(context.Background(), courier.ConsumerConfig{Group: "adapter", Topics: []string{topic}, Concurrency: conc, Logger: quiet})
-			if err != nil {
-				b.Fatal(err)
-			}
-			s := newSpan(b.N)
-			var wg sync.WaitGroup
-			wg.Add(1)
 			b.SetBytes(benchValueSize)
 			b.ResetTimer()
-			go func() {
-				defer wg.Done()
-				if err := c.Consume(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
-					s.hit()
-					return nil
-				})); err != nil {
-					b.Error(err)
-				}
-			}()
-			s.wait(b)
-			_ = c.Close()
-			wg.Wait()
+			adapterConsume(b, br, topic, "adapter", conc, b.N).report(b)
 		})
 	}
 }

@@ -208,7 +208,7 @@ func rawConsume(b *testing.B, brokers []string, topic, group string, n int) *spa
 			}
 		}
 	}()
-	<-s.done
+	s.await(b)
 	cancel()
 	wg.Wait()
 	return s
@@ -226,7 +226,7 @@ func adapterConsume(b *testing.B, br *kafka.Broker, topic, group string, concurr
 	go func() {
 		done <- c.Consume(ctx, courier.HandlerFunc(func(context.Context, courier.Message) error { s.hit(); return nil }))
 	}()
-	<-s.done
+	s.await(b)
 	_ = c.Close()
 	if err := <-done; err != nil {
 		b.Error(err)
