@@ -15,6 +15,7 @@ const (
 	AMQPURL        = "COURIER_AMQP_URL"      // amqp://user:pass@host:5672/vhost
 	RedisURL       = "COURIER_REDIS_URL"     // redis://host:6379/0
 	PulsarURL      = "COURIER_PULSAR_URL"    // pulsar://host:6650
+	PostgresURL    = "COURIER_POSTGRES_URL"  // postgres://user@host:5432/db?sslmode=disable (stores)
 	RequireBrokers = "COURIER_REQUIRE_BROKERS"
 )
 
