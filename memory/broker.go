@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 	"github.com/courier-go/courier/internal/urlparams"
 )
 
@@ -139,10 +140,10 @@ func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
 
 // NewConsumer creates cfg.Group on each of cfg.Topics (and the topics) if missing.
 func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
-	if err := cfg.Validate(); err != nil {
+	cfg, err := driver.ConsumerConfig("memory", cfg, b.cfg.Logger)
+	if err != nil {
 		return nil, err
 	}
-	cfg = cfg.WithDefaults()
 	c := newConsumer(b, cfg)
 	for _, name := range cfg.Topics {
 		t, err := b.topic(name, true)
@@ -241,7 +242,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 
 // prepare validates msg and copies what the caller may reuse after Send returns.
 func (p *producer) prepare(msg courier.Message) (courier.Message, error) {
-	msg, err := courier.Prepare(msg)
+	msg, err := driver.Prepare(msg)
 	if err != nil {
 		return msg, fmt.Errorf("memory: send to %q: %w", msg.Topic, err)
 	}
@@ -259,7 +260,7 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 	for i, m := range msgs {
 		errs[i] = p.Send(ctx, m)
 	}
-	return courier.NewBatchError(errs)
+	return driver.NewBatchError(errs)
 }
 
 func (p *producer) Close() error {
