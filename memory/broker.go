@@ -15,12 +15,12 @@ import (
 )
 
 func init() {
-	courier.Register("memory", func(_ context.Context, u *url.URL) (courier.Broker, error) {
+	courier.Register("memory", func(ctx context.Context, u *url.URL) (courier.Broker, error) {
 		cfg, err := ParseURL(u)
 		if err != nil {
 			return nil, err
 		}
-		return New(cfg)
+		return New(ctx, cfg)
 	})
 }
 
@@ -86,8 +86,9 @@ type Broker struct {
 	closed    bool
 }
 
-// New returns an empty broker.
-func New(cfg Config) (*Broker, error) {
+// New returns an empty broker. It does no I/O; ctx is there so that every adapter has the
+// same constructor, New(ctx, Config).
+func New(_ context.Context, cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
