@@ -48,6 +48,7 @@ func Run(t *testing.T, h Harness, caps Capabilities) {
 		{"ConsumeAgainAfterContextEnds", testConsumeAgain},
 		{"ErrClosed", testErrClosed},
 		{"TopicIsolation", testTopicIsolation},
+		{"OneGroupTwoTopics", testOneGroupTwoTopics},
 		{"MultipleTopics", testMultipleTopics},
 		{"GroupCreatedBeforeSend", testGroupCreatedBeforeSend},
 		{"Replay", testReplay},

@@ -8,12 +8,20 @@
 // # Topology
 //
 // Each topic is a durable exchange (of Config.ExchangeType, topic by default) and a message's
-// Key is its routing key. Each consumer group is a durable queue named after the group
-// (quorum by default, classic on request) bound to the exchanges of its topics with
-// QueueConfig.BindingKey ("#": every key). NewConsumer declares all of it, so messages sent
-// after it returns are kept for the group; messages sent before a group's queue existed are
-// not (RabbitMQ does not replay). Producers declare the exchanges they send to. Everything is
-// declared again after a reconnect.
+// Key is its routing key. A consumer group has a durable queue per topic (quorum by default,
+// classic on request), named by QueueName ("<group>.<topic>", the group's dots escaped),
+// bound to the topic's exchange with QueueConfig.BindingKey ("#": every key). A consumer
+// reads the queues of its own topics, on one channel: so a group's consumers of one topic
+// share its messages, and a consumer of group G on topic A never receives topic B's, whatever
+// topics other consumers of G read (as with a Kafka group). NewConsumer declares all of it, so
+// messages sent after it returns are kept for the group; messages sent before a group's queue
+// existed are not (RabbitMQ does not replay). Producers declare the exchanges they send to.
+// Everything is declared again after a reconnect.
+//
+// Migrating from the layout before 2026-11-29, where a group was one queue named after the
+// group and bound to every topic any of its consumers named: the old queue is left as it was.
+// Let an old consumer drain it (or move its messages with a shovel), then delete it; the new
+// consumers read the new queues, which receive what is published once they are declared.
 //
 // # Publishing
 //

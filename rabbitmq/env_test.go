@@ -78,8 +78,14 @@ func (tp *topology) deleteAll(t testing.TB) {
 			t.Logf("cleanup: delete %s: %v", what, err)
 		}
 	}
+	// A recorded name is a raw queue or a group: a group has a queue per topic (QueueName).
+	// Deleting a queue that does not exist succeeds.
 	for q := range tp.qs {
 		do("queue "+q, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
+		for x := range tp.exs {
+			gq := QueueName(q, x)
+			do("queue "+gq, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(gq, false, false, false); return err })
+		}
 	}
 	for x := range tp.exs {
 		do("exchange "+x, func(ch *amqp.Channel) error { return ch.ExchangeDelete(x, false, false) })
