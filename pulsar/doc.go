@@ -20,6 +20,12 @@
 // Key_Shared still spreads them over the group.
 // Attempt comes from Pulsar's redelivery count.
 //
+// Messages from other producers (the bare client, other languages) are delivered as they
+// are: their properties become Headers (a "courier-" property of another producer is
+// dropped), their key the Key, and their ID is derived from the message ID as above. Their
+// Timestamp is the event time when they have one, else the broker's publish time; both are
+// the same on every delivery, so the derived ID is too.
+//
 // Producers cache Pulsar producers per topic, created on first use: one with
 // key-based batching for keyed messages (a batch holds one key, so Key_Shared
 // keeps order) and one with plain batching for keyless messages. Consumers

@@ -36,9 +36,12 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func newBroker(t testing.TB) *pulsar.Broker {
+func newBroker(t testing.TB) *pulsar.Broker { return newBrokerAt(t, serviceURL(t)) }
+
+// newBrokerAt connects to the Pulsar at url.
+func newBrokerAt(t testing.TB, url string) *pulsar.Broker {
 	b, err := pulsar.New(pulsar.Config{
-		URL:              serviceURL(t),
+		URL:              url,
 		OperationTimeout: 10 * time.Second,
 		SendTimeout:      10 * time.Second,
 		Logger:           testLogger(),
