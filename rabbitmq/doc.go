@@ -33,10 +33,31 @@
 // a time to live (Producer.SendWith).
 //
 // Wire format: ID is the AMQP message-id, Key the routing key, Value the body, Headers the
-// header table (string values). The nanosecond Timestamp (the AMQP timestamp property, also
-// set, has whole seconds) and a nil-Value mark travel in "courier-" headers, which user
-// headers cannot use. A dead-lettered message keeps the Key it was first published with
-// (read from its x-death header), even when the dead-lettering rewrote its routing key.
+// header table (string values), except the headers named like the AMQP properties
+// content-type, content-encoding, correlation-id, reply-to, type and app-id (HeaderContentType
+// and the others), which travel as those properties. The nanosecond Timestamp (the AMQP
+// timestamp property, also set, has whole seconds) and a nil-Value mark travel in "courier-"
+// headers, which user headers cannot use. A dead-lettered message keeps the Key it was first
+// published with (read from its x-death header), even when the dead-lettering rewrote its
+// routing key.
+//
+// # Messages from other publishers
+//
+// A message another client published (amqp-tools, a Java or Python service) is delivered
+// like any other:
+//   - ID: its message-id; without one, a new UUIDv7 made when it is received. RabbitMQ gives
+//     a message no identity of its own, so such a message gets another ID if it is delivered
+//     again after a consumer crash (retries in place keep it): publishers whose messages
+//     must be deduplicated set message-id.
+//   - Timestamp: its AMQP timestamp property (whole seconds); without one, the time it is
+//     received (to the millisecond).
+//   - Headers: its header table, each value in a documented text form (see headerText: a
+//     byte array is its text, or "base64:..." when it is not UTF-8; numbers in decimal;
+//     timestamps in RFC 3339; tables and arrays as JSON); and its properties: the six above
+//     under their own names, user-id, expiration and priority as "amqp-user-id",
+//     "amqp-expiration" and "amqp-priority". A property whose name a header of the message
+//     already has arrives as "amqp-" + its name, so neither is lost.
+//   - Key: the routing key (the first one, for a dead-lettered message).
 //
 // # Consuming
 //
