@@ -3,6 +3,7 @@ package redisstreams_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -190,32 +191,57 @@ func TestAttemptIsDeliveryCount(t *testing.T) {
 	}
 }
 
-// An entry that courier did not write is left pending (and logged), not dropped or handed to
-// the handler; the next message is delivered.
-func TestForeignEntryLeftPending(t *testing.T) {
-	b, admin, prefix := testBroker(t)
+// An entry another client wrote (XADD stream * field value, in any layout) is delivered: the
+// configured value field is the Value, other fields are headers, and the entry ID gives the ID
+// and Timestamp; once handled it is acknowledged like any other. (Such entries used to stay
+// pending, reclaimed and logged again every ClaimIdle, forever.)
+func TestForeignEntryDelivered(t *testing.T) {
+	b, admin, prefix := testBroker(t, "value_field=payload")
 	c, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "g", Topics: []string{"foreign"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stream := prefix + "foreign"
-	if err := admin.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"foo", "bar"}}).Err(); err != nil {
+	entryID, err := admin.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"payload", "{\"n\":1}", "source", "cli"}}).Result()
+	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan courier.Message, 2)
+	bare, err := admin.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"foo", "bar"}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan courier.Message, 3)
 	consumeInBackground(t, c, func(_ context.Context, m courier.Message) error { got <- m; return nil })
 	send(t, b, courier.Message{ID: "mine", Topic: "foreign", Value: []byte("x")})
-	select {
-	case m := <-got:
-		if m.ID != "mine" {
-			t.Fatalf("handler got %+v, want only the courier message", m)
+	byValue := map[string]courier.Message{}
+	for range 3 {
+		select {
+		case m := <-got:
+			byValue[string(m.Value)] = m
+		case <-time.After(10 * time.Second):
+			t.Fatalf("delivered %d of 3 messages", len(byValue))
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("courier message not delivered")
 	}
-	eventually(t, "only the foreign entry pending", 10*time.Second, func() bool {
+	first := byValue[`{"n":1}`]
+	if first.Headers["source"] != "cli" || len(first.Headers) != 1 {
+		t.Errorf("foreign entry headers %q, want source=cli", first.Headers)
+	}
+	ms, _, _ := strings.Cut(entryID, "-")
+	if want := ms; strconv.FormatInt(first.Timestamp.UnixMilli(), 10) != want {
+		t.Errorf("foreign entry %s has Timestamp %v", entryID, first.Timestamp)
+	}
+	if first.ID == "" || first.ID == byValue[""].ID {
+		t.Errorf("foreign entries got IDs %q and %q", first.ID, byValue[""].ID)
+	}
+	if m, ok := byValue[""]; !ok || m.Value != nil || m.Headers["foo"] != "bar" {
+		t.Errorf("entry %s without the value field arrived as %+v, want a nil Value and header foo=bar", bare, m)
+	}
+	if m := byValue["x"]; m.ID != "mine" {
+		t.Errorf("courier's own message arrived as %+v", m)
+	}
+	eventually(t, "nothing pending", 10*time.Second, func() bool {
 		p, err := admin.XPending(t.Context(), stream, "g").Result()
-		return err == nil && p.Count == 1
+		return err == nil && p.Count == 0
 	})
 }
 

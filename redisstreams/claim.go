@@ -59,7 +59,7 @@ func (r *run) claimPass(ctx context.Context) (more bool, err error) {
 			if pair, ok := e.([]any); ok && len(pair) == 2 {
 				id, _ = pair[0].(string)
 				fields, _ := pair[1].([]any)
-				msg, err = decodePairs(s.topic, fields)
+				msg, err = c.b.cfg.layout().decodePairs(s.topic, id, fields)
 				if n, ok := counts[j].(int64); ok {
 					msg.Attempt = int(n)
 				}

@@ -68,6 +68,12 @@ type Config struct {
 	ClaimIdle time.Duration
 	// ClaimInterval is how often a consumer runs XAUTOCLAIM; 0 means DefaultClaimInterval.
 	ClaimInterval time.Duration
+	// ValueField is the entry field that holds a message's Value, in the entries Send writes
+	// and in those it reads, whatever wrote them; default "v". Entries of other layouts (an
+	// XADD of another client) are delivered with this field as the Value (nil when absent),
+	// every other field as a header of the same name, and an ID and Timestamp derived from
+	// the entry ID. It may not be one of courier's own fields: id, ts, key, or h:<name>.
+	ValueField string
 	// ConsumerName names this process's consumers in their groups; each consumer adds a
 	// unique suffix. Empty means the host name and process ID.
 	ConsumerName string
@@ -101,6 +107,10 @@ func (c Config) Validate() error {
 	if c.ClaimIdle > 0 && c.ClaimIdle < 3*time.Millisecond {
 		problems = append(problems, fmt.Sprintf("ClaimIdle %v is too short to keep live entries from being claimed", c.ClaimIdle))
 	}
+	switch v := c.ValueField; {
+	case v == fieldID || v == fieldTimestamp || v == fieldKey || strings.HasPrefix(v, headerPrefix):
+		problems = append(problems, fmt.Sprintf("ValueField %q is one of courier's own fields (id, ts, key, h:<name>)", v))
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: redis: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
 	}
@@ -115,8 +125,12 @@ func (c Config) withDefaults() Config {
 	c.ClaimIdle = cmp.Or(c.ClaimIdle, DefaultClaimIdle)
 	c.ClaimInterval = cmp.Or(c.ClaimInterval, DefaultClaimInterval)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.ValueField = cmp.Or(c.ValueField, fieldValue)
 	return c
 }
+
+// layout is how entries are written and read under c (with its defaults).
+func (c Config) layout() layout { return layout{valueField: c.ValueField} }
 
 // URL query parameters that set Config fields. Every other parameter goes to go-redis's
 // redis.ParseURL, which knows the connection settings (pool_size, dial_timeout, read_timeout,
@@ -124,6 +138,7 @@ func (c Config) withDefaults() Config {
 var configParams = urlparams.Params[Config]{
 	"prefix":             urlparams.String(func(c *Config) *string { return &c.Prefix }),
 	"consumer_name":      urlparams.String(func(c *Config) *string { return &c.ConsumerName }),
+	"value_field":        urlparams.String(func(c *Config) *string { return &c.ValueField }),
 	"max_message_bytes":  urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
 	"trim_max_len":       urlparams.Int(func(c *Config) *int64 { return &c.TrimMaxLen }),
 	"read_count":         urlparams.Int(func(c *Config) *int { return &c.ReadCount }),

@@ -30,11 +30,17 @@
 //	key       the message Key; absent when the Key is empty
 //	h:<name>  one field per header <name>, holding its value
 //	v         the Value, byte for byte; ABSENT when the Value is nil, present and empty
-//	          when the Value is empty
+//	          when the Value is empty (Config.ValueField names this field; "v" by default)
 //
 // The entry ID Redis assigns (ms-seq) is not the message ID: a message sent twice (a retried
-// XADD) has two entries with the same "id" field. Entries without the id and ts fields were
-// not written by courier; a consumer logs them and leaves them pending, where XPENDING shows them.
+// XADD) has two entries with the same "id" field.
+//
+// Entries of any other layout - those without both the id and ts fields, such as
+// `XADD orders * payload {...} source cli` from redis-cli or another client - are delivered
+// too: the Config.ValueField field is the Value (nil when the entry has none), every other
+// field is a header of the same name (key and h:... included), the Timestamp is the entry ID's
+// millisecond and the ID a UUIDv7 derived from the entry ID and the topic, the same in every
+// group and on every delivery.
 //
 // # Consuming
 //

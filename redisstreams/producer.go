@@ -123,7 +123,7 @@ func (p *producer) prepare(msg courier.Message) ([]any, error) {
 		args = append(args, "minid", "~", strconv.FormatInt(time.Now().Add(-p.b.cfg.TrimMaxAge).UnixMilli(), 10)+"-0")
 	}
 	args = append(args, "*")
-	return encode(&msg, args), nil
+	return p.b.cfg.layout().encode(&msg, args), nil
 }
 
 // withRetry runs op until it succeeds, fails for good, or the retry time runs out: the

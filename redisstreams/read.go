@@ -59,7 +59,7 @@ func (r *run) loop(ctx context.Context) error {
 			for _, xs := range f.res {
 				i := c.byKey[xs.Stream]
 				for _, m := range xs.Messages {
-					msg, err := decodeMap(c.streams[i].topic, m.Values)
+					msg, err := c.b.cfg.layout().decodeMap(c.streams[i].topic, m.ID, m.Values)
 					r.add(i, m.ID, msg, err)
 				}
 			}
