@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/courier-go/courier/internal/testenv"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // amqpURL returns the broker under test: COURIER_AMQP_URL, or a container.
 func amqpURL(t testing.TB) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"os/exec"
 	"sync"
 	"testing"
@@ -17,6 +18,8 @@ import (
 )
 
 const timeout = 30 * time.Second
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // tool returns the path of a command-line tool, or skips (fails under
 // COURIER_REQUIRE_BROKERS=1) when it is not installed.
