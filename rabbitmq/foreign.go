@@ -102,6 +102,7 @@ func priorityText(p uint8) string {
 //	timestamp                 RFC 3339 in UTC ("2024-02-29T23:59:58Z")
 //	void                      "" (empty)
 //	table, array              JSON, with the values above as JSON strings, numbers and booleans
+//	                          (a string inside that is not valid UTF-8 as "base64:...", too)
 func headerText(v any) string {
 	switch x := v.(type) {
 	case string:
@@ -168,6 +169,11 @@ func jsonValue(v any) any {
 			a[i] = jsonValue(e)
 		}
 		return a
+	case string:
+		if !utf8.ValidString(x) { // JSON would replace the bytes that are not UTF-8
+			return "base64:" + base64.StdEncoding.EncodeToString([]byte(x))
+		}
+		return x
 	case bool, float64, nil:
 		return x
 	case float32:
