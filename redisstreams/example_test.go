@@ -50,11 +50,11 @@ func Example() {
 }
 
 // Use a go-redis client of your own (here a cluster client); the Broker never closes it.
-func ExampleNew() {
+func ExampleNewWithClient() {
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379"}})
 	defer client.Close()
 	// The {orders} hash tag keeps the streams of one consumer in one cluster slot.
-	b, err := redisstreams.New(client, redisstreams.Config{Prefix: "{orders}:", TrimMaxAge: 7 * 24 * time.Hour})
+	b, err := redisstreams.NewWithClient(client, redisstreams.Config{Prefix: "{orders}:", TrimMaxAge: 7 * 24 * time.Hour})
 	if err != nil {
 		log.Fatal(err)
 	}
