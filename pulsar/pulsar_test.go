@@ -37,7 +37,7 @@ func testLogger() *slog.Logger {
 }
 
 func newBroker(t testing.TB) *pulsar.Broker {
-	b, err := pulsar.New(pulsar.Config{
+	b, err := pulsar.New(t.Context(), pulsar.Config{
 		URL:              serviceURL(t),
 		OperationTimeout: 10 * time.Second,
 		SendTimeout:      10 * time.Second,
