@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
+	plog "github.com/apache/pulsar-client-go/pulsar/log"
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/pulsar"
@@ -17,7 +18,8 @@ import (
 // A client the caller passes in serves the Broker, stays open after the Broker closes, and
 // As reaches it.
 func TestNewWithClient(t *testing.T) {
-	client, err := pulsarclient.NewClient(pulsarclient.ClientOptions{URL: serviceURL(t), OperationTimeout: 10 * time.Second})
+	client, err := pulsarclient.NewClient(pulsarclient.ClientOptions{URL: serviceURL(t), OperationTimeout: 10 * time.Second,
+		Logger: plog.NewLoggerWithSlog(testLogger())})
 	if err != nil {
 		t.Fatal(err)
 	}
