@@ -119,17 +119,6 @@ func TestBrokerLogger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	err = c.Consume(ctx, courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
-		if m.Attempt == 1 {
-			return errors.New("first attempt fails")
-		}
-		cancel()
-		return nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	consumeFailingOnce(t, c, 20*time.Second)
 	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=kafka", "group=g")
 }

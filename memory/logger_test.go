@@ -1,8 +1,6 @@
 package memory_test
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -35,18 +33,7 @@ func TestBrokerLogger(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	err = c.Consume(ctx, courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
-		if m.Attempt == 1 {
-			return errors.New("first attempt fails")
-		}
-		cancel()
-		return nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	consumeFailingOnce(t, c, 10*time.Second)
 	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=memory", "group=g")
 	logs.waitLine(t, 5*time.Second, `msg="memory: retention dropped messages the group had not read"`, "app=logger-test", "broker=memory")
 }

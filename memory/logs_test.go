@@ -1,10 +1,14 @@
 package memory_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/courier-go/courier"
 )
 
 // logBuffer is a slog destination a test reads: every Write wakes the waiters.
@@ -55,4 +59,25 @@ func containsAll(s string, parts []string) bool {
 		}
 	}
 	return true
+}
+
+// consumeFailingOnce runs c until its handler has seen a message fail once and succeed on
+// its redelivery: the engine then has logged its retry warning.
+func consumeFailingOnce(t *testing.T, c courier.Consumer, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	err := c.Consume(ctx, courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+		if m.Attempt == 1 {
+			return errors.New("first attempt fails")
+		}
+		cancel()
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != context.Canceled {
+		t.Fatalf("no redelivery after a failed attempt within %v", timeout)
+	}
 }

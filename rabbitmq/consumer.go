@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -59,14 +60,14 @@ func (c *Consumer) queueArgs() amqp.Table {
 // declareOn declares the group's queue, its topics' exchanges and the bindings on ch.
 func (c *Consumer) declareOn(ch *amqp.Channel) error {
 	if _, err := ch.QueueDeclare(c.cfg.Group, true, false, false, false, c.queueArgs()); err != nil {
-		return fmt.Errorf("rabbitmq: declare queue %q (%s) of group %q: %w", c.cfg.Group, c.q.Type, c.cfg.Group, err)
+		return fmt.Errorf("declare queue %q (%s): %w", c.cfg.Group, c.q.Type, err)
 	}
 	for _, t := range c.cfg.Topics {
 		if err := ch.ExchangeDeclare(t, c.b.cfg.ExchangeType, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("rabbitmq: declare exchange %q (type %s) for group %q: %w", t, c.b.cfg.ExchangeType, c.cfg.Group, err)
+			return fmt.Errorf("declare exchange %s (type %s): %w", t, c.b.cfg.ExchangeType, err)
 		}
 		if err := ch.QueueBind(c.cfg.Group, c.q.BindingKey, t, false, nil); err != nil {
-			return fmt.Errorf("rabbitmq: bind queue %q to exchange %q: %w", c.cfg.Group, t, err)
+			return fmt.Errorf("bind queue %q to exchange %s: %w", c.cfg.Group, t, err)
 		}
 	}
 	return nil
@@ -96,6 +97,7 @@ func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		s, err := c.open(ctx, eng)
 		if err != nil {
+			err = fmt.Errorf("rabbitmq: consume %s: group %q: %w", strings.Join(c.cfg.Topics, ","), c.cfg.Group, err)
 			if ctx.Err() != nil || errors.Is(err, courier.ErrClosed) {
 				break // Close, or the broker closed under us
 			}
@@ -152,7 +154,7 @@ func (c *Consumer) open(ctx context.Context, eng *driver.Engine) (*session, erro
 		return nil, err
 	}
 	if err := ch.Qos(c.prefetch, 0, false); err != nil {
-		return fail(fmt.Errorf("rabbitmq: set prefetch %d: %w", c.prefetch, err))
+		return fail(fmt.Errorf("set prefetch %d: %w", c.prefetch, err))
 	}
 	if err := c.declareOn(ch); err != nil {
 		return fail(err)
@@ -160,7 +162,7 @@ func (c *Consumer) open(ctx context.Context, eng *driver.Engine) (*session, erro
 	tag := consumerTag()
 	deliveries, err := ch.Consume(c.cfg.Group, tag, false, false, false, false, nil)
 	if err != nil {
-		return fail(fmt.Errorf("rabbitmq: consume queue %q: %w", c.cfg.Group, err))
+		return fail(fmt.Errorf("consume queue %q: %w", c.cfg.Group, err))
 	}
 	return newSession(c, ch, tag, deliveries, eng), nil
 }
@@ -182,7 +184,7 @@ func (c *Consumer) Close() error {
 
 // errSessionLost is the error of settling a delivery whose channel is gone: delivery tags
 // belong to their channel, so the broker delivers the message again instead.
-var errSessionLost = errors.New("rabbitmq: the delivery's channel was lost; the broker delivers it again")
+var errSessionLost = errors.New("the delivery's channel was lost; the broker delivers it again")
 
 // settler settles deliveries on the session (channel) they came from.
 type settler struct{ c *Consumer }
@@ -202,8 +204,8 @@ func (st settler) Retry(_ context.Context, d driver.Delivery) (driver.Delivery, 
 		if err := s.settle(d.Tag, opReject); err != nil {
 			return d, err
 		}
-		return d, fmt.Errorf("rabbitmq: message %s failed %d attempts; dead-lettered to exchange %q",
-			d.Msg.ID, d.Msg.Attempt, st.c.q.DeadLetterExchange)
+		return d, fmt.Errorf("rabbitmq: consume %s: message %s failed %d attempts; dead-lettered to exchange %q",
+			d.Msg.Topic, d.Msg.ID, d.Msg.Attempt, st.c.q.DeadLetterExchange)
 	}
 	d.Msg.Attempt++
 	return d, nil

@@ -70,10 +70,10 @@ func (s *session) run(ctx context.Context, eng *driver.Engine) error {
 					if err != nil {
 						return err
 					}
-					return fmt.Errorf("rabbitmq: channel of queue %q closed", s.c.cfg.Group)
+					return fmt.Errorf("channel of queue %q closed", s.c.cfg.Group)
 				default:
 					// Channel open: the broker cancelled the consumer (queue deleted).
-					return fmt.Errorf("rabbitmq: the broker cancelled the consumer of queue %q", s.c.cfg.Group)
+					return fmt.Errorf("the broker cancelled the consumer of queue %q", s.c.cfg.Group)
 				}
 			}
 			msg := decode(&d)

@@ -1,7 +1,6 @@
 package redisstreams_test
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -114,18 +113,7 @@ func TestBrokerLogger(t *testing.T) {
 	if err := p.Send(t.Context(), courier.Message{Topic: "logged", Value: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	err = c.Consume(ctx, courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
-		if m.Attempt == 1 {
-			return errors.New("first attempt fails")
-		}
-		cancel()
-		return nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	consumeFailingOnce(t, c, 10*time.Second)
 	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=redis", "group=g")
 	logs.waitLine(t, 5*time.Second, `msg="redis: stream entry is not a courier message; left pending"`, "app=logger-test", "group=g")
 }
