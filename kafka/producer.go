@@ -118,7 +118,7 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 		p.mu.RLock()
 		defer p.mu.RUnlock()
 		if p.closed {
-			return courier.ErrClosed
+			return fmt.Errorf("kafka: send batch: %w", courier.ErrClosed)
 		}
 		return nil
 	}
@@ -141,7 +141,10 @@ func (p *producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return courier.ErrClosed
+		if len(msgs) == 1 {
+			return fmt.Errorf("kafka: send %s: %w", msgs[0].Topic, courier.ErrClosed)
+		}
+		return fmt.Errorf("kafka: send batch: %w", courier.ErrClosed)
 	}
 	var now time.Time // one send time for the whole call, read once
 	for i, msg := range msgs {

@@ -122,3 +122,11 @@ func TestBrokerLogger(t *testing.T) {
 	consumeFailingOnce(t, c, 20*time.Second)
 	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=kafka", "group=g")
 }
+
+func TestErrorForms(t *testing.T) {
+	cfg := testConfig(kfakeBrokers(t), 1024)
+	cfg.Logger = quiet
+	b := openBroker(t, cfg)
+	defer b.Close()
+	checkErrorForms(t, b, "kafka", newTopic(t, b), 1024)
+}

@@ -227,7 +227,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return courier.ErrClosed
+		return fmt.Errorf("memory: send %s: %w", msg.Topic, courier.ErrClosed)
 	}
 	msg, err := p.prepare(msg)
 	if err != nil {
@@ -235,7 +235,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	}
 	t, err := p.b.topic(msg.Topic, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("memory: send %s: %w", msg.Topic, err)
 	}
 	t.append(msg)
 	return nil

@@ -37,3 +37,12 @@ func TestBrokerLogger(t *testing.T) {
 	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=memory", "group=g")
 	logs.waitLine(t, 5*time.Second, `msg="memory: retention dropped messages the group had not read"`, "app=logger-test", "broker=memory")
 }
+
+func TestErrorForms(t *testing.T) {
+	b, err := memory.New(t.Context(), memory.Config{MaxMessageBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	checkErrorForms(t, b, "memory", "orders", 1024)
+}

@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -79,5 +80,41 @@ func consumeFailingOnce(t *testing.T, c courier.Consumer, timeout time.Duration)
 	}
 	if ctx.Err() != context.Canceled {
 		t.Fatalf("no redelivery after a failed attempt within %v", timeout)
+	}
+}
+
+// checkErrorForms checks that b's errors read "<broker>: <operation> <topic>: ..." and wrap
+// the sentinel a caller branches on. b's MaxMessageBytes must be limit.
+func checkErrorForms(t *testing.T, b courier.Broker, broker, topic string, limit int) {
+	t.Helper()
+	p, err := b.NewProducer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sendPrefix := broker + ": send " + topic + ": "
+	for _, tc := range []struct {
+		name string
+		msg  courier.Message
+		want error
+	}{
+		{"too large", courier.Message{Topic: topic, Value: make([]byte, limit+1)}, courier.ErrMessageTooLarge},
+		{"reserved header", courier.Message{Topic: topic, Headers: map[string]string{courier.ReservedHeaderPrefix + "x": "v"}}, courier.ErrInvalidMessage},
+	} {
+		err := p.Send(t.Context(), tc.msg)
+		if !errors.Is(err, tc.want) || !strings.HasPrefix(fmt.Sprint(err), sendPrefix) {
+			t.Errorf("Send of a message %s = %v, want %v and the prefix %q", tc.name, err, tc.want, sendPrefix)
+		}
+	}
+	_, err = b.NewConsumer(t.Context(), courier.ConsumerConfig{Topics: []string{topic}})
+	if prefix := broker + ": new consumer"; !errors.Is(err, courier.ErrInvalidConfig) || !strings.HasPrefix(fmt.Sprint(err), prefix) {
+		t.Errorf("NewConsumer without a group = %v, want ErrInvalidConfig and the prefix %q", err, prefix)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Send(t.Context(), courier.Message{Topic: topic, Value: []byte("x")})
+	if !errors.Is(err, courier.ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
 }

@@ -45,7 +45,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	if cfg.URL == "" {
-		return nil, fmt.Errorf("%w: pulsar: new broker: Config.URL is empty (NewWithClient takes a client of your own)", courier.ErrInvalidConfig)
+		return nil, fmt.Errorf("pulsar: new broker: %w: Config.URL is empty (NewWithClient takes a client of your own)", courier.ErrInvalidConfig)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pulsar: new broker: %w", err)
@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 // its own ClientOptions.Logger says; the Broker's producers and consumers log to cfg.Logger.
 func NewWithClient(client pulsarclient.Client, cfg Config) (*Broker, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: pulsar: new broker: NewWithClient needs a client", courier.ErrInvalidConfig)
+		return nil, fmt.Errorf("pulsar: new broker: %w: NewWithClient needs a client", courier.ErrInvalidConfig)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -106,3 +106,12 @@ func TestBrokerLogger(t *testing.T) {
 	}
 	logs.waitLine(t, 5*time.Second, "level=WARN", "app=logger-test", "cluster=gone", addr)
 }
+
+func TestErrorForms(t *testing.T) {
+	b, err := pulsar.New(t.Context(), pulsar.Config{URL: serviceURL(t), MaxMessageBytes: 1024, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	checkErrorForms(t, b, "pulsar", "orders", 1024)
+}

@@ -80,3 +80,8 @@ func TestBrokerLogger(t *testing.T) {
 	consumeFailingOnce(t, c, 20*time.Second)
 	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=rabbitmq", "group="+group)
 }
+
+func TestErrorForms(t *testing.T) {
+	b, tp := newTestBroker(t, Config{MaxMessageBytes: 1024})
+	checkErrorForms(t, b, "rabbitmq", tp.exchange(randomName("courier-test-")), 1024)
+}

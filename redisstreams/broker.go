@@ -50,7 +50,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	if cfg.URL == "" {
-		return nil, fmt.Errorf("%w: redis: new broker: Config.URL is empty (NewWithClient takes a client of your own)", courier.ErrInvalidConfig)
+		return nil, fmt.Errorf("redis: new broker: %w: Config.URL is empty (NewWithClient takes a client of your own)", courier.ErrInvalidConfig)
 	}
 	opts, err := cfg.options()
 	if err != nil {
@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 // in the topic names).
 func NewWithClient(client redis.UniversalClient, cfg Config) (*Broker, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: redis: new broker: NewWithClient needs a client", courier.ErrInvalidConfig)
+		return nil, fmt.Errorf("redis: new broker: %w: NewWithClient needs a client", courier.ErrInvalidConfig)
 	}
 	cfg.URL = ""
 	if err := cfg.Validate(); err != nil {

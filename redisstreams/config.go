@@ -114,7 +114,7 @@ func (c Config) Validate() error {
 		problems = append(problems, fmt.Sprintf("ClaimIdle %v is too short to keep live entries from being claimed", c.ClaimIdle))
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: redis: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
+		return fmt.Errorf("redis: config: %w: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -154,7 +154,7 @@ var configParams = urlparams.Params[Config]{
 func ParseURL(u *url.URL) (Config, error) {
 	var cfg Config
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return cfg, fmt.Errorf("%w: redis: parse URL: scheme is %q, want redis or rediss", courier.ErrInvalidConfig, u.Scheme)
+		return cfg, fmt.Errorf("redis: parse URL: %w: scheme is %q, want redis or rediss", courier.ErrInvalidConfig, u.Scheme)
 	}
 	q := u.Query()
 	if err := configParams.Take("redis", q, &cfg); err != nil { // the rest is go-redis's

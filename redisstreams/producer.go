@@ -41,7 +41,7 @@ func (p *producer) enter() bool {
 // Config.SendRetryTimeout) until ctx ends.
 func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	if !p.enter() {
-		return courier.ErrClosed
+		return fmt.Errorf("redis: send %s: %w", msg.Topic, courier.ErrClosed)
 	}
 	defer p.mu.RUnlock()
 	args, err := p.prepare(msg)
@@ -60,7 +60,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 // ones are sent all the same.
 func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
 	if !p.enter() {
-		return courier.ErrClosed
+		return fmt.Errorf("redis: send batch: %w", courier.ErrClosed)
 	}
 	defer p.mu.RUnlock()
 	errs := make([]error, len(msgs))

@@ -126,3 +126,8 @@ func mustParse(t *testing.T, raw string) *url.URL {
 	}
 	return u
 }
+
+func TestErrorForms(t *testing.T) {
+	b, _, _ := testBroker(t, "max_message_bytes=1024")
+	checkErrorForms(t, b, "redis", "orders", 1024)
+}
