@@ -63,7 +63,8 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 // its configuration must return successes and errors (Producer.Return.Successes and
 // Producer.Return.Errors, which Send waits on) and speak Kafka 0.11 or later (record
 // headers); its acks, idempotence, compression, partitioner, TLS and SASL are the caller's
-// choice and cfg's producer settings are ignored. Each consumer group member dials the
+// choice and cfg's producer settings are ignored (Config.MaxMessageBytes is capped at the
+// client's Producer.MaxMessageBytes). Each consumer group member dials the
 // client's brokers with a copy of the client's configuration adjusted as cfg says (session
 // timeout, commit interval, rebalance strategy...). cfg.Brokers is ignored.
 func NewWithClient(client sarama.Client, cfg Config) (*Broker, error) {

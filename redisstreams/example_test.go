@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"time"
 
 	"github.com/courier-go/courier"
@@ -46,6 +47,29 @@ func Example() {
 	}))
 	if err != nil {
 		log.Fatal(err)
+	}
+}
+
+// Make a Broker from a typed Config: every setting, and a Logger that its producers and
+// consumers log to.
+func ExampleNew() {
+	ctx := context.Background()
+	b, err := redisstreams.New(ctx, redisstreams.Config{
+		URL:       "redis://127.0.0.1:6379/0?pool_size=20", // go-redis reads the connection settings
+		Prefix:    "billing:",
+		ClaimIdle: time.Minute,
+		Logger:    slog.Default().With("service", "billing"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+
+	// As reaches the go-redis client for what courier does not cover.
+	var client redis.UniversalClient
+	if b.As(&client) {
+		n, err := client.XLen(ctx, "billing:orders").Result()
+		fmt.Println(n, err)
 	}
 }
 
