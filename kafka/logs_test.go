@@ -1,5 +1,8 @@
 package kafka_test
 
+// The helpers of this file are the same in every adapter (only the package line differs): they
+// check what each adapter promises alike (its Logger, its error form) and belong in brokertest.
+
 import (
 	"context"
 	"errors"
@@ -116,5 +119,35 @@ func checkErrorForms(t *testing.T, b courier.Broker, broker, topic string, limit
 	err = p.Send(t.Context(), courier.Message{Topic: topic, Value: []byte("x")})
 	if !errors.Is(err, courier.ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+}
+
+// roundTrip sends one message to topic through b and consumes it in a new group.
+func roundTrip(t *testing.T, b courier.Broker, topic, group string) {
+	t.Helper()
+	c, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: group, Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := b.NewProducer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sent := courier.Message{Topic: topic, Key: "k", Value: []byte("round trip")}
+	if err := p.Send(t.Context(), sent); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var got courier.Message
+	err = c.Consume(ctx, courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+		got = m
+		cancel()
+		return nil
+	}))
+	if err != nil || got.Key != sent.Key || string(got.Value) != string(sent.Value) {
+		t.Fatalf("Consume = %v, got %+v; want the message sent", err, got)
 	}
 }

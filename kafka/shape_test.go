@@ -1,7 +1,6 @@
 package kafka_test
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -41,28 +40,7 @@ func TestNewWithClient(t *testing.T) {
 		t.Error("As reported true for a target of another type")
 	}
 	topic := newTopic(t, b)
-	p, err := b.NewProducer(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Send(t.Context(), courier.Message{Topic: topic, Key: "k", Value: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "g", Topics: []string{topic}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	var got courier.Message
-	err = cons.Consume(ctx, courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
-		got = m
-		cancel()
-		return nil
-	}))
-	if err != nil || string(got.Value) != "x" {
-		t.Fatalf("Consume = %v, got %q; want the message sent", err, got.Value)
-	}
+	roundTrip(t, b, topic, "round-trip")
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

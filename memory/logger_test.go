@@ -44,5 +44,6 @@ func TestErrorForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	roundTrip(t, b, "orders", "round-trip")
 	checkErrorForms(t, b, "memory", "orders", 1024)
 }

@@ -35,13 +35,7 @@ func TestNewWithClient(t *testing.T) {
 	if b.As(&s) || b.As(nil) {
 		t.Error("As reported true for a target of another type")
 	}
-	p, err := b.NewProducer(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Send(t.Context(), courier.Message{Topic: "with-client-before", Value: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	roundTrip(t, b, "with-client-before", "round-trip")
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

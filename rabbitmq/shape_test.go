@@ -83,5 +83,7 @@ func TestBrokerLogger(t *testing.T) {
 
 func TestErrorForms(t *testing.T) {
 	b, tp := newTestBroker(t, Config{MaxMessageBytes: 1024})
-	checkErrorForms(t, b, "rabbitmq", tp.exchange(randomName("courier-test-")), 1024)
+	topic := tp.exchange(randomName("courier-test-"))
+	roundTrip(t, b, topic, tp.queue(randomName("group-")))
+	checkErrorForms(t, b, "rabbitmq", topic, 1024)
 }

@@ -14,11 +14,13 @@ import (
 
 // A client the caller passes in stays open after the Broker closes, and As reaches it.
 func TestNewWithClient(t *testing.T) {
-	admin := adminClient(t, redisURL(t))
-	b, err := redisstreams.NewWithClient(admin, redisstreams.Config{})
+	url := redisURL(t)
+	admin := adminClient(t, url)
+	b, err := redisstreams.NewWithClient(admin, redisstreams.Config{Prefix: testPrefix(t, url)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	roundTrip(t, b, "with-client", "round-trip")
 	var c *redis.Client
 	if !b.As(&c) || c != admin {
 		t.Errorf("As(*redis.Client) = %v, want the client given to NewWithClient", c)
