@@ -181,6 +181,12 @@ func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
 // returns: with StartNewest, the current end of each partition the group has not committed
 // yet is committed for it, so a message sent after NewConsumer returns is delivered even if
 // Consume starts later.
+//
+// The consumer has an As method, like the Broker's, that hands out its sarama.ConsumerGroup
+// (the group stays courier's: do not close it):
+//
+//	var g sarama.ConsumerGroup
+//	if a, ok := c.(interface{ As(any) bool }); ok && a.As(&g) { g.Pause(partitions) }
 func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
 	cfg, err := driver.ConsumerConfig("kafka", cfg, b.cfg.Logger)
 	if err != nil {

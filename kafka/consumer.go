@@ -56,6 +56,16 @@ func newConsumer(ctx context.Context, b *Broker, cfg courier.ConsumerConfig) (*c
 	return c, nil
 }
 
+// As is the escape hatch to the member's sarama.ConsumerGroup (to pause and resume partitions,
+// say): target must be a *sarama.ConsumerGroup. See Broker.NewConsumer.
+func (c *consumer) As(target any) bool {
+	t, ok := target.(*sarama.ConsumerGroup)
+	if ok && t != nil {
+		*t = c.group
+	}
+	return ok && t != nil
+}
+
 // logErrors logs what the group reports in the background (failed fetches and commits,
 // which sarama retries) until the group is closed.
 func (c *consumer) logErrors() {

@@ -8,6 +8,8 @@
 //	var c sarama.Client
 //	if b.As(&c) { parts, err := c.Partitions("orders") }
 //
+// A consumer's As hands out its sarama.ConsumerGroup the same way (see Broker.NewConsumer).
+//
 // Logs: the Broker's Config.Logger receives its producers' and consumers' logs (a consumer's
 // courier.ConsumerConfig.Logger takes its place for that consumer). Sarama's own logs go to
 // its process-wide sarama.Logger, which discards them unless the program sets it.

@@ -108,3 +108,28 @@ func TestErrorForms(t *testing.T) {
 	defer b.Close()
 	checkErrorForms(t, b, "kafka", newTopic(t, b), 1024)
 }
+
+// A consumer's As hands out its sarama consumer group, and nothing else.
+func TestConsumerAs(t *testing.T) {
+	cfg := testConfig(kfakeBrokers(t), 0)
+	cfg.Logger = quiet
+	b := openBroker(t, cfg)
+	defer b.Close()
+	c, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "g", Topics: []string{newTopic(t, b)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, ok := c.(interface{ As(any) bool })
+	if !ok {
+		t.Fatal("the consumer has no As method")
+	}
+	var g sarama.ConsumerGroup
+	if !a.As(&g) || g == nil {
+		t.Fatal("As(*sarama.ConsumerGroup) = false")
+	}
+	var client sarama.Client
+	if a.As(&client) || a.As(nil) {
+		t.Error("As reported true for a target of another type")
+	}
+}

@@ -121,6 +121,12 @@ func (b *Broker) NewProducer(_ context.Context) (courier.Producer, error) {
 
 // NewConsumer subscribes cfg.Group to cfg.Topics, creating the subscription
 // if needed, so that messages sent from now on are kept for the group.
+//
+// The consumer has an As method, like the Broker's, that hands out its
+// pulsar.Consumer (the consumer stays courier's: do not close it):
+//
+//	var pc pulsar.Consumer
+//	if a, ok := c.(interface{ As(any) bool }); ok && a.As(&pc) { err = pc.SeekByTime(t) }
 func (b *Broker) NewConsumer(_ context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
 	cfg, err := driver.ConsumerConfig("pulsar", cfg, b.cfg.Logger)
 	if err != nil {

@@ -62,6 +62,17 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
 	return c, nil
 }
 
+// As is the escape hatch to the consumer's own pulsar.Consumer, for the calls courier does
+// not cover (SeekByTime to replay from a moment, Unsubscribe...): target must be a
+// *pulsar.Consumer. See Broker.NewConsumer.
+func (c *consumer) As(target any) bool {
+	t, ok := target.(*pulsarclient.Consumer)
+	if ok && t != nil {
+		*t = c.pc
+	}
+	return ok && t != nil
+}
+
 // topicOf maps the client's name of a message's topic (or partition) back to
 // the courier topic the group subscribed to.
 func (c *consumer) topicOf(name string) string {

@@ -9,7 +9,8 @@
 //	b, err := courier.Open(ctx, "pulsar://localhost:6650?subscription_type=key_shared")
 //	b, err := pulsar.New(ctx, pulsar.Config{URL: "pulsar://localhost:6650", Logger: logger})
 //
-// Broker.As reaches the client for the calls courier does not cover. The
+// Broker.As reaches the client for the calls courier does not cover, and a
+// consumer's As its pulsar.Consumer (see Broker.NewConsumer). The
 // Broker's Config.Logger receives its consumers' logs (a consumer's
 // courier.ConsumerConfig.Logger takes its place for that consumer) and, for a
 // client New made, the client's warnings and errors.

@@ -109,3 +109,26 @@ func TestErrorForms(t *testing.T) {
 	defer b.Close()
 	checkErrorForms(t, b, "pulsar", "orders", 1024)
 }
+
+// A consumer's As hands out its pulsar.Consumer, and nothing else.
+func TestConsumerAs(t *testing.T) {
+	b := newBroker(t)
+	defer b.Close()
+	c, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "as-group", Topics: []string{"as-topic"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, ok := c.(interface{ As(any) bool })
+	if !ok {
+		t.Fatal("the consumer has no As method")
+	}
+	var pc pulsarclient.Consumer
+	if !a.As(&pc) || pc.Subscription() != "as-group" {
+		t.Fatalf("As(*pulsar.Consumer) set %v, want the group's consumer", pc)
+	}
+	var client pulsarclient.Client
+	if a.As(&client) || a.As(nil) {
+		t.Error("As reported true for a target of another type")
+	}
+}
