@@ -44,10 +44,10 @@ type Config struct {
 // Validate says what is wrong with cfg.
 func (c Config) Validate() error {
 	if c.MaxMessageBytes < 0 {
-		return fmt.Errorf("%w: memory: negative MaxMessageBytes %d", courier.ErrInvalidConfig, c.MaxMessageBytes)
+		return fmt.Errorf("memory: config: %w: negative MaxMessageBytes %d", courier.ErrInvalidConfig, c.MaxMessageBytes)
 	}
 	if c.MaxMessagesPerTopic < 0 {
-		return fmt.Errorf("%w: memory: negative MaxMessagesPerTopic %d", courier.ErrInvalidConfig, c.MaxMessagesPerTopic)
+		return fmt.Errorf("memory: config: %w: negative MaxMessagesPerTopic %d", courier.ErrInvalidConfig, c.MaxMessagesPerTopic)
 	}
 	return nil
 }
@@ -57,10 +57,10 @@ func (c Config) Validate() error {
 func ParseURL(u *url.URL) (Config, error) {
 	var cfg Config
 	if u.Scheme != "memory" {
-		return cfg, fmt.Errorf("%w: memory: URL scheme is %q, want memory", courier.ErrInvalidConfig, u.Scheme)
+		return cfg, fmt.Errorf("memory: parse URL: %w: scheme is %q, want memory", courier.ErrInvalidConfig, u.Scheme)
 	}
 	if u.Host != "" || (u.Path != "" && u.Path != "/") {
-		return cfg, fmt.Errorf("%w: memory: URL %q has a host or path; use memory:// (every Open makes a new broker; share the *memory.Broker to share one)",
+		return cfg, fmt.Errorf("memory: parse URL: %w: %q has a host or path; use memory:// (every Open makes a new broker; share the *memory.Broker to share one)",
 			courier.ErrInvalidConfig, u.Redacted())
 	}
 	if err := urlParams.Apply("memory", u.Query(), &cfg); err != nil {
@@ -227,7 +227,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return courier.ErrClosed
+		return fmt.Errorf("memory: send %s: %w", msg.Topic, courier.ErrClosed)
 	}
 	msg, err := p.prepare(msg)
 	if err != nil {
@@ -235,7 +235,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	}
 	t, err := p.b.topic(msg.Topic, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("memory: send %s: %w", msg.Topic, err)
 	}
 	t.append(msg)
 	return nil
@@ -245,10 +245,10 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 func (p *producer) prepare(msg courier.Message) (courier.Message, error) {
 	msg, err := driver.Prepare(msg)
 	if err != nil {
-		return msg, fmt.Errorf("memory: send to %q: %w", msg.Topic, err)
+		return msg, fmt.Errorf("memory: send %s: %w", msg.Topic, err)
 	}
 	if n := msg.Size(); n > p.b.cfg.MaxMessageBytes {
-		return msg, fmt.Errorf("memory: send to %q: %w: %d bytes, limit %d", msg.Topic, courier.ErrMessageTooLarge, n, p.b.cfg.MaxMessageBytes)
+		return msg, fmt.Errorf("memory: send %s: %w: %d bytes, limit %d (Config.MaxMessageBytes)", msg.Topic, courier.ErrMessageTooLarge, n, p.b.cfg.MaxMessageBytes)
 	}
 	msg.Value = cloneValue(msg.Value)
 	msg.Headers = maps.Clone(msg.Headers)

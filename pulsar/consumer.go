@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
@@ -50,7 +51,7 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
 	}
 	pc, err := b.client.Subscribe(opts)
 	if err != nil {
-		return nil, fmt.Errorf("pulsar: subscribe group %q to %v: %w", cfg.Group, cfg.Topics, err)
+		return nil, fmt.Errorf("pulsar: new consumer %s: group %q: subscribe: %w", strings.Join(cfg.Topics, ","), cfg.Group, err)
 	}
 	topics := make(map[string]string, len(cfg.Topics))
 	for _, t := range cfg.Topics {
@@ -59,6 +60,17 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
 	c := &consumer{b: b, cfg: cfg, pc: pc, topics: topics}
 	c.guard.Name = fmt.Sprintf("pulsar: group %q", cfg.Group)
 	return c, nil
+}
+
+// As is the escape hatch to the consumer's own pulsar.Consumer, for the calls courier does
+// not cover (SeekByTime to replay from a moment, Unsubscribe...): target must be a
+// *pulsar.Consumer. See Broker.NewConsumer.
+func (c *consumer) As(target any) bool {
+	t, ok := target.(*pulsarclient.Consumer)
+	if ok && t != nil {
+		*t = c.pc
+	}
+	return ok && t != nil
 }
 
 // topicOf maps the client's name of a message's topic (or partition) back to
@@ -117,7 +129,7 @@ type settler struct{ c *consumer }
 
 func (s settler) Ack(_ context.Context, d driver.Delivery) error {
 	if err := s.c.pc.Ack(d.Ref.(pulsarclient.Message)); err != nil {
-		return fmt.Errorf("pulsar: ack %s on %q: %w", d.Msg.ID, d.Msg.Topic, err)
+		return fmt.Errorf("pulsar: ack %s: message %s: %w", d.Msg.Topic, d.Msg.ID, err)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func newBroker(t testing.TB) *pulsar.Broker { return newBrokerAt(t, serviceURL(t
 
 // newBrokerAt connects to the Pulsar at url.
 func newBrokerAt(t testing.TB, url string) *pulsar.Broker {
-	b, err := pulsar.New(pulsar.Config{
+	b, err := pulsar.New(t.Context(), pulsar.Config{
 		URL:              url,
 		OperationTimeout: 10 * time.Second,
 		SendTimeout:      10 * time.Second,

@@ -92,13 +92,13 @@ func (c *Consumer) declareOn(ch *amqp.Channel) error {
 	for i, t := range c.cfg.Topics {
 		q := c.queues[i]
 		if err := ch.ExchangeDeclare(t, c.b.cfg.ExchangeType, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("rabbitmq: declare exchange %q (type %s) for group %q: %w", t, c.b.cfg.ExchangeType, c.cfg.Group, err)
+			return fmt.Errorf("declare exchange %s (type %s): %w", t, c.b.cfg.ExchangeType, err)
 		}
 		if _, err := ch.QueueDeclare(q, true, false, false, false, args); err != nil {
-			return fmt.Errorf("rabbitmq: declare queue %q (%s) of group %q on %q: %w", q, c.q.Type, c.cfg.Group, t, err)
+			return fmt.Errorf("declare queue %q (%s) on %s: %w", q, c.q.Type, t, err)
 		}
 		if err := ch.QueueBind(q, c.q.BindingKey, t, false, nil); err != nil {
-			return fmt.Errorf("rabbitmq: bind queue %q to exchange %q: %w", q, t, err)
+			return fmt.Errorf("bind queue %q to exchange %s: %w", q, t, err)
 		}
 	}
 	return nil
@@ -128,6 +128,7 @@ func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		s, err := c.open(ctx, eng)
 		if err != nil {
+			err = fmt.Errorf("rabbitmq: consume %s: group %q: %w", strings.Join(c.cfg.Topics, ","), c.cfg.Group, err)
 			if ctx.Err() != nil || errors.Is(err, courier.ErrClosed) {
 				break // Close, or the broker closed under us
 			}
@@ -184,7 +185,7 @@ func (c *Consumer) open(ctx context.Context, eng *driver.Engine) (*session, erro
 		return nil, err
 	}
 	if err := ch.Qos(c.prefetch, 0, false); err != nil {
-		return fail(fmt.Errorf("rabbitmq: set prefetch %d: %w", c.prefetch, err))
+		return fail(fmt.Errorf("set prefetch %d: %w", c.prefetch, err))
 	}
 	if err := c.declareOn(ch); err != nil {
 		return fail(err)
@@ -196,7 +197,7 @@ func (c *Consumer) open(ctx context.Context, eng *driver.Engine) (*session, erro
 		qtag := fmt.Sprintf("%s-%d", tag, i)
 		deliveries, err := ch.Consume(q, qtag, false, false, false, false, nil)
 		if err != nil {
-			return fail(fmt.Errorf("rabbitmq: consume queue %q: %w", q, err))
+			return fail(fmt.Errorf("consume queue %q: %w", q, err))
 		}
 		tags, sources = append(tags, qtag), append(sources, deliveries)
 	}
@@ -220,7 +221,7 @@ func (c *Consumer) Close() error {
 
 // errSessionLost is the error of settling a delivery whose channel is gone: delivery tags
 // belong to their channel, so the broker delivers the message again instead.
-var errSessionLost = errors.New("rabbitmq: the delivery's channel was lost; the broker delivers it again")
+var errSessionLost = errors.New("the delivery's channel was lost; the broker delivers it again")
 
 // settler settles deliveries on the session (channel) they came from.
 type settler struct{ c *Consumer }
@@ -240,8 +241,8 @@ func (st settler) Retry(_ context.Context, d driver.Delivery) (driver.Delivery, 
 		if err := s.settle(d.Tag, opReject); err != nil {
 			return d, err
 		}
-		return d, fmt.Errorf("rabbitmq: message %s failed %d attempts; dead-lettered to exchange %q",
-			d.Msg.ID, d.Msg.Attempt, st.c.q.DeadLetterExchange)
+		return d, fmt.Errorf("rabbitmq: consume %s: message %s failed %d attempts; dead-lettered to exchange %q",
+			d.Msg.Topic, d.Msg.ID, d.Msg.Attempt, st.c.q.DeadLetterExchange)
 	}
 	d.Msg.Attempt++
 	return d, nil

@@ -5,6 +5,16 @@
 //
 //	b, err := courier.Open(ctx, "amqp://guest:guest@localhost:5672/?queue_type=quorum")
 //
+// or call New with a Config for every setting (ParseURL makes one from a URL). There is no
+// constructor on a connection of your own: the Broker redials its connections when they
+// drop, which a caller's *amqp.Connection cannot do (see New). Broker.As hands out the live
+// connection for calls courier does not cover; Broker.Producer and Broker.Consumer return the
+// concrete types, for SendWith and per-group queue shapes.
+//
+// The Broker's Config.Logger receives the logs of its connections, producers and consumers (a
+// consumer's courier.ConsumerConfig.Logger takes its place for that consumer). amqp091-go's
+// own few logs go to its process-wide logger, which amqp.SetLogger replaces.
+//
 // # Topology
 //
 // Each topic is a durable exchange (of Config.ExchangeType, topic by default) and a message's

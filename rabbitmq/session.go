@@ -107,10 +107,10 @@ func (s *session) run(ctx context.Context, eng *driver.Engine) error {
 					if err != nil {
 						return err
 					}
-					return fmt.Errorf("rabbitmq: channel of group %q closed", s.c.cfg.Group)
+					return fmt.Errorf("channel of group %q closed", s.c.cfg.Group)
 				default:
 					// Channel open: the broker cancelled a consumer (queue deleted).
-					return fmt.Errorf("rabbitmq: the broker cancelled a consumer of group %q (queues %q)", s.c.cfg.Group, s.c.queues)
+					return fmt.Errorf("the broker cancelled a consumer of group %q (queues %q)", s.c.cfg.Group, s.c.queues)
 				}
 			}
 			msg := decode(&d)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/redisstreams"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -264,25 +263,7 @@ func TestTrimMaxLen(t *testing.T) {
 	}
 }
 
-// A client the caller passes in stays open after the Broker closes.
-func TestNewDoesNotCloseClient(t *testing.T) {
-	admin := adminClient(t, redisURL(t))
-	b, err := redisstreams.New(admin, redisstreams.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.Ping(t.Context()).Err(); err != nil {
-		t.Errorf("client closed by Broker.Close: %v", err)
-	}
-	if _, err := redisstreams.New(nil, redisstreams.Config{}); !errors.Is(err, courier.ErrInvalidConfig) {
-		t.Errorf("New(nil) = %v, want ErrInvalidConfig", err)
-	}
-}
-
-// Open reports an unreachable Redis, naming it, by the context's deadline.
+// New reports an unreachable Redis, naming it, by the context's deadline.
 func TestOpenUnreachable(t *testing.T) {
 	l, err := (&netListenConfig{}).listen()
 	if err != nil {
@@ -295,9 +276,9 @@ func TestOpenUnreachable(t *testing.T) {
 	start := time.Now()
 	_, err = courier.Open(ctx, "redis://"+addr+"/0")
 	if err == nil || !strings.Contains(err.Error(), addr) {
-		t.Errorf("Open of an unreachable Redis = %v, want an error naming %s", err, addr)
+		t.Errorf("New of an unreachable Redis = %v, want an error naming %s", err, addr)
 	}
 	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("Open took %v, past its context's deadline", took)
+		t.Errorf("New took %v, past its context's deadline", took)
 	}
 }

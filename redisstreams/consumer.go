@@ -37,7 +37,7 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {
 		byKey: make(map[string]int, len(cfg.Topics)),
 		log:   cfg.Logger.With("broker", "redis", "addr", b.addr, "group", cfg.Group, "consumer", name),
 	}
-	c.guard.Name = fmt.Sprintf("redis: %s: group %q", b.addr, cfg.Group)
+	c.guard.Name = fmt.Sprintf("redis: group %q", cfg.Group)
 	for i, t := range cfg.Topics {
 		s := &stream{topic: t, key: b.streamKey(t)}
 		c.streams = append(c.streams, s)
@@ -46,22 +46,22 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {
 	return c
 }
 
-// ensureGroup creates the group on s (and s) if missing.
-func (c *consumer) ensureGroup(ctx context.Context, s *stream) error {
+// ensureGroup creates the group on s (and s) if missing; op names the operation for errors.
+func (c *consumer) ensureGroup(ctx context.Context, op string, s *stream) error {
 	start := "0"
 	if c.cfg.StartFrom == courier.StartNewest {
 		start = "$"
 	}
 	err := c.b.client.XGroupCreateMkStream(ctx, s.key, c.cfg.Group, start).Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return c.errorf(s, "create group: %w", err)
+		return c.errorf(op, s, "create group: %w", err)
 	}
 	return nil
 }
 
-// errorf wraps err with the broker, topic and group it concerns.
-func (c *consumer) errorf(s *stream, format string, args ...any) error {
-	return fmt.Errorf("redis: %s: topic %q, group %q: %w", c.b.addr, s.topic, c.cfg.Group, fmt.Errorf(format, args...))
+// errorf wraps err with the broker, operation, topic and group it concerns.
+func (c *consumer) errorf(op string, s *stream, format string, args ...any) error {
+	return fmt.Errorf("redis: %s %s: group %q: %w", op, s.topic, c.cfg.Group, fmt.Errorf(format, args...))
 }
 
 // Consume delivers the group's messages to h until ctx ends or Close is called, then returns

@@ -5,8 +5,14 @@
 //	import _ "github.com/courier-go/courier/redisstreams"
 //	b, err := courier.Open(ctx, "redis://:password@host:6379/0?prefix=app:")
 //
-// or call Open with a URL, or New with a client of your own (*redis.Client, a cluster or
-// sentinel client), which the Broker never closes. ParseURL lists the URL parameters.
+// or call New with a Config (ParseURL makes one from a URL and lists the URL parameters), or
+// NewWithClient with a go-redis client of your own (*redis.Client, a cluster or sentinel
+// client), which the Broker never closes. Broker.As reaches the client for the commands
+// courier does not cover.
+//
+// The Broker's Config.Logger receives the logs of its producers and consumers (a consumer's
+// courier.ConsumerConfig.Logger takes its place for that consumer). go-redis's own few logs
+// (failed dials of its pool) go to its process-wide logger, which redis.SetLogger replaces.
 //
 // # Mapping
 //

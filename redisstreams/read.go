@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -163,18 +164,18 @@ func (r *run) readFailed(ctx context.Context, err error, failures *int) error {
 	case ctx.Err() != nil:
 		return nil
 	case errors.Is(err, redis.ErrClosed):
-		return fmt.Errorf("redis: %s: group %q: consume: %w", c.b.addr, c.cfg.Group, err)
+		return fmt.Errorf("redis: consume %s: group %q: %w", strings.Join(c.cfg.Topics, ","), c.cfg.Group, err)
 	case isNoGroup(err):
 		// The stream or group is gone (deleted, or Redis restarted without persistence):
 		// make it again and read on.
 		c.log.Warn("redis: group missing; creating it again", "err", err)
 		for _, s := range c.streams {
-			if cerr := c.ensureGroup(ctx, s); cerr != nil {
+			if cerr := c.ensureGroup(ctx, "consume", s); cerr != nil {
 				err = cerr
 			}
 		}
 	case !transient(err):
-		return fmt.Errorf("redis: %s: group %q: consume: %w", c.b.addr, c.cfg.Group, err)
+		return fmt.Errorf("redis: consume %s: group %q: %w", strings.Join(c.cfg.Topics, ","), c.cfg.Group, err)
 	}
 	*failures++
 	if *failures == 1 {
@@ -184,11 +185,11 @@ func (r *run) readFailed(ctx context.Context, err error, failures *int) error {
 	return nil
 }
 
-// add appends one entry to the batch to submit. An entry that is not a courier message is
+// add appends one entry to the batch to submit. An entry that cannot be decoded is
 // left pending, where XPENDING shows it, and logged.
 func (r *run) add(i int, id string, msg courier.Message, decodeErr error) {
 	if decodeErr != nil {
-		r.c.log.Error("redis: stream entry is not a courier message; left pending", "topic", r.c.streams[i].topic,
+		r.c.log.Error("redis: stream entry cannot be decoded; left pending", "topic", r.c.streams[i].topic,
 			"entry", id, "err", decodeErr)
 		r.settled(i, id) // not this consumer's to keep: it goes idle, for XPENDING and XAUTOCLAIM to show
 		return
