@@ -49,6 +49,13 @@ type Capabilities struct {
 	// consumer (the zero value, the least claim) or across all the consumers of a group. The
 	// KeyOrderAcrossGroup case runs only when it is OrderAcrossGroup.
 	KeyOrder OrderScope
+	// RedeliveryCount: Attempt counts the deliveries to any consumer of the group, so a
+	// message that one consumer hands back (its Close, a crash) comes to the next with
+	// Attempt raised, and ConsumerConfig.MaxAttempts bounds its attempts in all. Without it,
+	// the count may restart on another consumer (Kafka keeps no count; Pulsar counts
+	// negative acknowledgements, not a consumer's leaving), and MaxAttempts bounds the
+	// attempts of one consumer.
+	RedeliveryCount bool
 	// MaxMessageBytes is the broker's size limit: a larger message must fail with
 	// courier.ErrMessageTooLarge. 0 skips that case.
 	MaxMessageBytes int

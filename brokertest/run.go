@@ -43,6 +43,8 @@ func Run(t *testing.T, h Harness, caps Capabilities) {
 		{"DifferentKeysInParallel", testDifferentKeysInParallel},
 		{"RedeliveryKeepsPlace", testRedeliveryKeepsPlace},
 		{"PanicIsRedelivered", testPanicIsRedelivered},
+		{"MaxAttempts", testMaxAttempts},
+		{"MaxAttemptsAcrossConsumers", testMaxAttemptsAcrossConsumers},
 		{"ClosedMidHandlingRedelivers", testClosedMidHandling},
 		{"CloseEndsConsume", testCloseEndsConsume},
 		{"ContextEndsConsume", testContextEndsConsume},

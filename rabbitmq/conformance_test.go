@@ -37,5 +37,7 @@ func TestConformance(t *testing.T) {
 		// A queue round-robins its consumers; strict order across instances needs
 		// Queue.SingleActiveConsumer, with which one consumer gets everything.
 		KeyOrder: brokertest.OrderWithinConsumer,
+		// Attempt is the quorum queue's x-delivery-count.
+		RedeliveryCount: true,
 	})
 }

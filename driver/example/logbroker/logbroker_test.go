@@ -39,6 +39,7 @@ func TestConformance(t *testing.T) {
 		NilValue:        true, // the log keeps the caller's nil
 		MaxMessageBytes: logbroker.DefaultMaxMessageBytes,
 		KeyOrder:        brokertest.OrderWithinConsumer, // a group's consumers take messages in turn
+		RedeliveryCount: true,                           // the group counts each message's deliveries
 	})
 }
 
