@@ -426,7 +426,7 @@ func testPerKeyOrder(e *env) {
 	}
 	e.consume(context.Background(), e.consumer(e.config(e.group(), 8, topic)), col)
 	p := e.producer()
-	msgs := keyedMessages(topic, keys, perKey)
+	msgs := keyedMessages(topic, keys, perKey, 0)
 	if err := p.SendBatch(context.Background(), msgs); err != nil {
 		t.Fatalf("SendBatch: %v", err)
 	}
