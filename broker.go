@@ -93,14 +93,17 @@ type ConsumerConfig struct {
 
 	// MaxAttempts bounds how many times a message is handled: when the handler fails on a
 	// message whose Attempt has reached MaxAttempts, OnExhausted decides what becomes of it
-	// instead of another redelivery. Attempt is the broker's own delivery count where it has
-	// one, so the bound holds across redeliveries and restarts. 0 means no bound: a failing
-	// message is retried until it succeeds (or its error is marked Permanent).
+	// instead of another redelivery. Attempt is the broker's own delivery count where it
+	// keeps one that follows a message from consumer to consumer (memory, Redis Streams,
+	// RabbitMQ quorum queues), so there the bound holds across redeliveries and restarts; on
+	// Kafka and Pulsar the count starts again on the consumer that takes a message over.
+	// 0 means no bound: a failing message is retried until it succeeds (or its error is
+	// marked Permanent).
 	MaxAttempts int
 	// OnExhausted is called for a message whose last attempt failed: Attempt reached
 	// MaxAttempts, or the handler's error was marked with Permanent. It runs in the message's
 	// place (later messages of its key wait for it) and gets an *ExhaustedError. nil means
-	// DropExhausted(Logger, nil): the message is logged at Error level and acknowledged.
+	// DropExhausted on Logger: the message is logged at Error level and acknowledged.
 	// See ExhaustedFunc for what its result does; DeadLetter hooks live in package dlq.
 	OnExhausted ExhaustedFunc
 }
@@ -157,7 +160,7 @@ func (cfg ConsumerConfig) WithDefaults() ConsumerConfig {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.OnExhausted == nil {
-		cfg.OnExhausted = DropExhausted(cfg.Logger, nil)
+		cfg.OnExhausted = DropExhausted(cfg.Logger.With("group", cfg.Group), nil)
 	}
 	return cfg
 }

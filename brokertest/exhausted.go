@@ -107,6 +107,27 @@ func testMaxAttempts(e *env) {
 		"three attempts, the next message of the key after them, and the exhausted message acknowledged")
 }
 
+// testStopConsumer: an OnExhausted that stops the consumer (courier.StopConsumer) ends
+// Consume with an error wrapping courier.ErrStop, and leaves the message unacknowledged: the
+// group's next consumer gets it.
+func testStopConsumer(e *env) {
+	t := e.t
+	topic, group := e.topic(), e.group()
+	a := newAttempts()
+	cfg := e.config(group, 4, topic)
+	cfg.MaxAttempts, cfg.OnExhausted = 1, courier.StopConsumer
+	r := e.consume(context.Background(), e.consumer(cfg), courier.HandlerFunc(a.handler))
+	e.send(e.producer(), courier.Message{ID: "failing", Topic: topic, Value: []byte("1")})
+	err := r.wait(e.caps.Timeout)
+	if !errors.Is(err, courier.ErrStop) {
+		t.Fatalf("Consume returned %v, want an error wrapping courier.ErrStop", err)
+	}
+	t.Logf("Consume returned: %v", err)
+	col := newCollector()
+	e.consume(context.Background(), e.consumer(e.config(group, 1, topic)), col)
+	waitUntil(t, e.caps.Timeout, "the message the stopped consumer left", col.changed, func() bool { return len(col.get("failing")) > 0 })
+}
+
 // testMaxAttemptsAcrossConsumers: a message one consumer hands back (its Close, in the middle
 // of the backoff) comes to the group's next consumer with the broker's count, and
 // MaxAttempts counts on from there.
@@ -121,7 +142,6 @@ func testMaxAttemptsAcrossConsumers(e *env) {
 	slow := cfg
 	slow.Backoff = courier.Backoff{Initial: time.Hour, Max: time.Hour, Multiplier: 1}
 	first := e.consume(context.Background(), e.consumer(slow), courier.HandlerFunc(a.handler))
-	second := e.consumer(cfg) // the group's next consumer, made before the message is sent
 	e.send(e.producer(), courier.Message{ID: "failing", Topic: topic, Value: []byte("1")})
 	select {
 	case <-a.failed:
@@ -129,7 +149,7 @@ func testMaxAttemptsAcrossConsumers(e *env) {
 		t.Fatal("the first consumer got no message")
 	}
 	e.stop(first) // hands the message back in the middle of its hour-long backoff
-	e.consume(context.Background(), second, courier.HandlerFunc(a.handler))
+	e.consume(context.Background(), e.consumer(cfg), courier.HandlerFunc(a.handler))
 	select {
 	case <-a.gave:
 	case <-time.After(e.caps.Timeout):

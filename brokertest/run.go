@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness, caps Capabilities) {
 		{"PanicIsRedelivered", testPanicIsRedelivered},
 		{"MaxAttempts", testMaxAttempts},
 		{"MaxAttemptsAcrossConsumers", testMaxAttemptsAcrossConsumers},
+		{"StopConsumer", testStopConsumer},
 		{"ClosedMidHandlingRedelivers", testClosedMidHandling},
 		{"CloseEndsConsume", testCloseEndsConsume},
 		{"ContextEndsConsume", testContextEndsConsume},

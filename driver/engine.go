@@ -222,8 +222,8 @@ func (e *Engine) Err() error {
 
 // Submit hands d to the engine. Deliveries of one key must be submitted in broker order.
 // It blocks while QueueSize deliveries are unsettled, and returns ctx's error or
-// courier.ErrClosed if it ends first: then d was not accepted and stays the adapter's to
-// release. Safe for concurrent use.
+// courier.ErrClosed if it ends first, or Err once OnExhausted stopped the engine: then d was
+// not accepted and stays the adapter's to release. Safe for concurrent use.
 func (e *Engine) Submit(ctx context.Context, d Delivery) error {
 	e.mu.Lock()
 	if err := e.waitForRoom(ctx); err != nil {
@@ -282,6 +282,10 @@ func (e *Engine) waitForRoom(ctx context.Context) error {
 	if e.closed {
 		e.mu.Unlock()
 		return courier.ErrClosed
+	}
+	if err := e.Err(); err != nil {
+		e.mu.Unlock()
+		return err // stopped by OnExhausted: the adapter stops feeding it
 	}
 	return nil
 }

@@ -314,6 +314,9 @@ func TestStopConsumerEndsTheRun(t *testing.T) {
 			if !errors.Is(e.Err(), courier.ErrStop) {
 				t.Errorf("Engine.Err() = %v", e.Err())
 			}
+			if err := e.Submit(context.Background(), delivery("c", "")); !errors.Is(err, courier.ErrStop) {
+				t.Errorf("Submit after the stop: %v, want the stop error", err)
+			}
 			return nil
 		}
 		err := consume()
