@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -353,4 +354,49 @@ func (h *messageLog) saw(msg string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Contains(h.msgs, msg)
+}
+
+// TestPanickingHookIsRetried: a panic in OnExhausted is an error like any other: the hook is
+// called again after the backoff, and the message is not lost.
+func TestPanickingHookIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		var calls atomic.Int32
+		done := make(chan struct{})
+		e := NewEngine(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+			return courier.Permanent(errors.New("bad"))
+		}), rec, EngineConfig{Backoff: second, Logger: quiet, OnExhausted: func(context.Context, courier.Message, error) error {
+			if calls.Add(1) == 1 {
+				panic("hook bug")
+			}
+			close(done)
+			return nil
+		}})
+		submit(t, e, delivery("a", "k"))
+		<-done
+		e.Close()
+		if calls.Load() != 2 || rec.acked["a"] != 1 || rec.released["a"] != 0 {
+			t.Fatalf("hook called %d times, acked %d, released %d; want twice, once, never", calls.Load(), rec.acked["a"], rec.released["a"])
+		}
+	})
+}
+
+// TestConsumerConfigCarriesTheBound: an adapter's config helpers refuse a negative
+// MaxAttempts, naming the broker, and hand MaxAttempts and OnExhausted to the engine.
+func TestConsumerConfigCarriesTheBound(t *testing.T) {
+	_, err := ConsumerConfig("mybroker", courier.ConsumerConfig{Group: "g", Topics: []string{"t"}, MaxAttempts: -2}, quiet)
+	if !errors.Is(err, courier.ErrInvalidConfig) || !strings.Contains(err.Error(), "mybroker: new consumer") ||
+		!strings.Contains(err.Error(), "negative MaxAttempts -2") {
+		t.Fatalf("negative MaxAttempts: %v", err)
+	}
+	cc, err := ConsumerConfig("mybroker", courier.ConsumerConfig{Group: "g", Topics: []string{"t"}, MaxAttempts: 4,
+		OnExhausted: courier.StopConsumer}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := FromConsumerConfig("mybroker", cc)
+	if ec.MaxAttempts != 4 || ec.OnExhausted == nil ||
+		!errors.Is(ec.OnExhausted(context.Background(), courier.Message{}, errors.New("x")), courier.ErrStop) {
+		t.Fatalf("engine config %+v does not carry the bound and the hook", ec)
+	}
 }
