@@ -405,18 +405,24 @@ func (e *Engine) run(d *Delivery) result {
 	}
 	if d.fail == nil || !d.fail.exhausted {
 		err := e.call(ctx, d)
-		switch {
-		case err == nil:
+		if err == nil {
 			return handled
-		case e.stopping.Load() || ctx.Err() != nil:
+		}
+		if ctx.Err() != nil {
 			e.s.Release(*d) // stopped by the drain or its partition's end, not by its own fault
 			return released
-		case !e.failed(d, err):
+		}
+		if !e.failed(d, err) {
+			if e.stopping.Load() {
+				e.s.Release(*d) // no retry once closing: the broker delivers it again
+				return released
+			}
 			e.scheduleRetry(*d, err, "courier: handler failed; retrying after backoff")
 			return retrying
 		}
 	}
-	// Its last attempt failed: OnExhausted decides, in the message's place.
+	// Its last attempt failed: OnExhausted decides, in the message's place (also while
+	// closing, within the drain time, so that a message is not handled once more for it).
 	err := e.call(ctx, d)
 	switch {
 	case err == nil:

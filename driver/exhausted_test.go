@@ -400,3 +400,39 @@ func TestConsumerConfigCarriesTheBound(t *testing.T) {
 		t.Fatalf("engine config %+v does not carry the bound and the hook", ec)
 	}
 }
+
+// TestLastAttemptFailingWhileClosingCallsHook: a last attempt that fails while Close drains
+// goes to OnExhausted within the drain time, rather than back to the broker for one more;
+// an attempt that is not the last is released.
+func TestLastAttemptFailingWhileClosingCallsHook(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		maxAttempts int
+		acked       bool
+	}{{"last", 1, true}, {"not last", 2, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rec := newRecorder()
+				inHandler, proceed := make(chan struct{}), make(chan struct{})
+				var hooked atomic.Int32
+				e := NewEngine(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+					close(inHandler)
+					<-proceed
+					return errors.New("no")
+				}), rec, EngineConfig{Backoff: second, MaxAttempts: c.maxAttempts, Logger: quiet,
+					OnExhausted: func(context.Context, courier.Message, error) error { hooked.Add(1); return nil }})
+				submit(t, e, delivery("a", "k"))
+				<-inHandler
+				closed := make(chan struct{})
+				go func() { e.Close(); close(closed) }()
+				synctest.Wait() // Close has begun and waits for the running handler
+				close(proceed)
+				<-closed
+				rec.settledOnce(t, []string{"a"})
+				if got := rec.acked["a"] == 1; got != c.acked || (hooked.Load() == 1) != c.acked {
+					t.Fatalf("acked %v, hook called %d times; want acked %v", got, hooked.Load(), c.acked)
+				}
+			})
+		})
+	}
+}
