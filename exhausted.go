@@ -86,7 +86,7 @@ func DropExhausted(logger *slog.Logger, dropped *atomic.Int64) ExhaustedFunc {
 			dropped.Add(1)
 		}
 		logger.Error("courier: message dropped: its last attempt failed", "topic", msg.Topic, "id", msg.ID,
-			"key_len", len(msg.Key), "attempt", msg.Attempt, "err", err)
+			"attempt", msg.Attempt, "err", err)
 		return nil
 	}
 }
