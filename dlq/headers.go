@@ -106,6 +106,9 @@ func ParseInfo(msg courier.Message) (Info, error) {
 
 // errorText is err's text made fit for a header: valid UTF-8, at most MaxErrorBytes.
 func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
 	s := strings.ToValidUTF8(err.Error(), "\uFFFD")
 	if len(s) <= MaxErrorBytes {
 		return s

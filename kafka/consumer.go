@@ -76,12 +76,12 @@ func (c *consumer) logErrors() {
 }
 
 // Consume runs h on the group's messages until ctx ends or Close is called.
-func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, _, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
 
 	eng := driver.NewEngine(ctx, h, settler{}, engineConfig(c.cfg))
 	defer eng.Close()

@@ -20,7 +20,10 @@ func harness() brokertest.Harness {
 }
 
 func TestConformance(t *testing.T) {
-	brokertest.Run(t, harness(), brokertest.Capabilities{Replay: true, NilValue: true, MaxMessageBytes: 4 << 20})
+	brokertest.Run(t, harness(), brokertest.Capabilities{Replay: true, NilValue: true, MaxMessageBytes: 4 << 20,
+		KeyOrder:        brokertest.OrderAcrossGroup, // a key is held by one consumer of the group at a time
+		RedeliveryCount: true,                        // the group counts each message's deliveries
+	})
 }
 
 func BenchmarkMemory(b *testing.B) {

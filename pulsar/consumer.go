@@ -86,12 +86,12 @@ func (c *consumer) topicOf(name string) string {
 }
 
 // Consume runs h on the group's messages until ctx ends or Close is called.
-func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, _, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
 
 	eng := driver.NewEngine(ctx, h, settler{c}, driver.FromConsumerConfig("pulsar", c.cfg))
 	defer eng.Close()

@@ -74,5 +74,6 @@ func TestConformance(t *testing.T) {
 	brokertest.Run(t, harness(), brokertest.Capabilities{
 		Replay:          true,
 		MaxMessageBytes: pulsar.DefaultMaxMessageBytes,
+		KeyOrder:        brokertest.OrderAcrossGroup, // Key_Shared: a key goes to one consumer of the subscription at a time
 	})
 }

@@ -113,12 +113,12 @@ func (c *Consumer) declare(ctx context.Context) error {
 // A lost connection or channel is reopened with backoff and consuming goes on; the deliveries
 // it had not acknowledged come back from the broker. It returns an error only when the broker
 // refuses the group's topology (a queue declared earlier with other arguments, say).
-func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, _, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
 
 	ecfg := driver.FromConsumerConfig("rabbitmq", c.cfg)
 	ecfg.QueueSize = c.prefetch

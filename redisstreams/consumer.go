@@ -67,12 +67,12 @@ func (c *consumer) errorf(op string, s *stream, format string, args ...any) erro
 // Consume delivers the group's messages to h until ctx ends or Close is called, then returns
 // nil. It returns an error when it cannot go on: its client was closed, or a stream key
 // holds something other than a stream.
-func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, runs, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
 	return newRun(ctx, c, h).consume(ctx, runs == 1)
 }
 
