@@ -182,4 +182,3 @@ func (in *Inbox) Purge(ctx context.Context, before time.Time) (int64, error) {
 	}
 	return tag.RowsAffected(), nil
 }
-
