@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/middleware"
 	_ "github.com/courier-go/courier/memory"
+	"github.com/courier-go/courier/middleware"
 )
 
 // A consumer whose handler runs once per order even though the producer sent the order twice,

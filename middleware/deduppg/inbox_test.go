@@ -12,8 +12,8 @@ import (
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/internal/testenv"
-	"github.com/courier-go/courier/memory"
 	"github.com/courier-go/courier/middleware/deduppg"
+	"github.com/courier-go/courier/middleware/deduptest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -220,49 +220,12 @@ func TestConcurrentCopiesApplyOnce(t *testing.T) {
 	}
 }
 
-// TestOnBroker: the inbox under a consumer of the memory broker with Concurrency 4, fed each
-// message twice by the producer.
+// TestOnBroker: the inbox under two consumers of the memory broker with Concurrency 4, fed
+// each message twice by the producer.
 func TestOnBroker(t *testing.T) {
 	in, pool, schema := newInbox(t, "billing")
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	b, err := memory.New(memory.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	p, err := b.NewProducer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 30
-	for i := range n {
-		msg := courier.Message{ID: fmt.Sprintf("m%d", i), Topic: "orders", Key: fmt.Sprint(i % 5)}
-		if err := p.SendBatch(ctx, []courier.Message{msg, msg}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "billing", Topics: []string{"orders"}, Concurrency: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acked := make(chan struct{}, 2*n)
-	h := mustHandler(t, in, writeEffect(schema))
-	go c.Consume(ctx, courier.HandlerFunc(func(ctx context.Context, msg courier.Message) error {
-		err := h.HandleMessage(ctx, msg)
-		if err == nil {
-			acked <- struct{}{}
-		}
-		return err
-	}))
-	for i := range 2 * n {
-		select {
-		case <-acked:
-		case <-ctx.Done():
-			t.Fatalf("%d of %d copies acknowledged", i, 2*n)
-		}
-	}
-	c.Close()
+	deduptest.DeliverTwice(t, mustHandler(t, in, writeEffect(schema)), n)
 	got := effects(t, pool, schema)
 	for i := range n {
 		if got[fmt.Sprintf("m%d", i)] != 1 {
