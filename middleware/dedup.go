@@ -59,7 +59,9 @@ type Store interface {
 	// lease ran out counts as absent.
 	Claim(ctx context.Context, key string, lease time.Duration) (ClaimStatus, Token, error)
 	// Commit marks key done for ttl. It returns an error wrapping ErrLeaseLost, and changes
-	// nothing, when another claim holds the key or committed it since tok's lease ran out.
+	// nothing, when another claim took the key since tok's lease ran out and still holds it
+	// (or committed it). A key whose claims have all run out counts as absent: committing
+	// it succeeds.
 	Commit(ctx context.Context, key string, tok Token, ttl time.Duration) error
 	// Release removes tok's claim of key so that the key can be claimed at once. It does
 	// nothing when tok no longer holds the key.

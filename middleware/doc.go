@@ -6,8 +6,8 @@
 // The middleware here depend on the standard library only. Those built on a library live in
 // modules of their own below this directory: ratelimit (golang.org/x/time/rate), breaker
 // (github.com/sony/gobreaker/v2), otelcourier (OpenTelemetry tracing and metrics), and the
-// dedup stores dedupredis (Redis) and deduppg (a PostgreSQL inbox that commits in the
-// handler's own transaction).
+// dedup stores dedupredis (Redis) and deduppg (a Store in PostgreSQL, and an inbox that
+// commits in the handler's own transaction). Package deduptest checks any Store.
 //
 // Order matters: courier.Chain(h, a, b) runs a(b(h)). A usual order is
 //

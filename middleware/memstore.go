@@ -114,13 +114,14 @@ func (s *MemoryStore) Commit(_ context.Context, key string, tok Token, ttl time.
 	defer s.mu.Unlock()
 	now := s.now()
 	e, ok := s.entries[key]
-	if !ok { // the lease ran out and the key was dropped: nobody else holds it
+	switch {
+	case !ok: // the lease ran out and the key was dropped: nobody else holds it
 		s.insert(key, memEntry{expires: now + int64(ttl), done: true}, now)
 		return nil
-	}
-	if e.seq != uint64(tok) {
+	case e.seq != uint64(tok) && e.expires > now:
 		return fmt.Errorf("%w: key %q was claimed again after the lease ran out", ErrLeaseLost, key)
 	}
+	// tok's claim, or one whose lease ran out and that counts as absent
 	e.done, e.expires = true, now+int64(ttl)
 	s.entries[key] = e
 	return nil

@@ -20,6 +20,11 @@
 // Effects outside the transaction (an HTTP call, a message sent) are not covered: they run
 // again when the transaction rolls back after them. Rows stay until [Inbox.Purge] removes
 // those older than the redelivery horizon of the broker.
+//
+// [Store] is the other way to deduplicate in PostgreSQL: a middleware.Store with leases, as
+// the memory and Redis stores are, for handlers whose effects live elsewhere.
+//
+// Keys are stored as bytea, so any message key fits (text refuses NUL bytes).
 package deduppg
 
 import (
@@ -91,18 +96,14 @@ func New(db DB, cfg Config) (*Inbox, error) {
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
 	}
-	id := pgx.Identifier{cfg.Table}
-	if cfg.Schema != "" {
-		id = pgx.Identifier{cfg.Schema, cfg.Table}
-	}
-	return &Inbox{db: db, cfg: cfg, table: id.Sanitize()}, nil
+	return &Inbox{db: db, cfg: cfg, table: tableName(cfg.Schema, cfg.Table)}, nil
 }
 
 // CreateTable creates the inbox table if it does not exist.
 func (in *Inbox) CreateTable(ctx context.Context) error {
 	if _, err := in.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+in.table+` (
 	consumer     text        NOT NULL,
-	key          text        NOT NULL,
+	key          bytea       NOT NULL, -- bytes: a key may hold any byte, NUL included
 	processed_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (consumer, key)
 )`); err != nil {
@@ -147,7 +148,7 @@ func (in *Inbox) handle(ctx context.Context, h TxHandler, msg courier.Message) (
 			tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	tag, err := tx.Exec(ctx, `INSERT INTO `+in.table+` (consumer, key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, in.cfg.Consumer, key)
+	tag, err := tx.Exec(ctx, `INSERT INTO `+in.table+` (consumer, key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, in.cfg.Consumer, []byte(key))
 	if err != nil {
 		return fmt.Errorf("deduppg: message %s on %q: record in %s: %w", msg.ID, msg.Topic, in.table, err)
 	}
@@ -167,7 +168,7 @@ func (in *Inbox) handle(ctx context.Context, h TxHandler, msg courier.Message) (
 // Handled reports whether the message key is recorded as handled.
 func (in *Inbox) Handled(ctx context.Context, key string) (bool, error) {
 	var n int
-	if err := in.db.QueryRow(ctx, `SELECT count(*) FROM `+in.table+` WHERE consumer = $1 AND key = $2`, in.cfg.Consumer, key).Scan(&n); err != nil {
+	if err := in.db.QueryRow(ctx, `SELECT count(*) FROM `+in.table+` WHERE consumer = $1 AND key = $2`, in.cfg.Consumer, []byte(key)).Scan(&n); err != nil {
 		return false, fmt.Errorf("deduppg: look up %q: %w", key, err)
 	}
 	return n > 0, nil

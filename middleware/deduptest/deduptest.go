@@ -91,6 +91,14 @@ func Run(t *testing.T, newStore func(t *testing.T) middleware.Store, opts Option
 			mustNil(t, s.Commit(t.Context(), "k", tok, long))
 			mustClaim(t, s, "k", long, middleware.Done)
 		}},
+		{"LateCommitAfterRivalRanOut", func(t *testing.T, s middleware.Store) {
+			old := mustClaim(t, s, "k", opts.Lease, middleware.Claimed)
+			time.Sleep(opts.Lease + opts.Lease/2)
+			mustClaim(t, s, "k", opts.Lease, middleware.Claimed) // a rival that dies too
+			time.Sleep(opts.Lease + opts.Lease/2)
+			mustNil(t, s.Commit(t.Context(), "k", old, long))
+			mustClaim(t, s, "k", long, middleware.Done)
+		}},
 		{"TTLRunsOut", func(t *testing.T, s middleware.Store) {
 			tok := mustClaim(t, s, "k", long, middleware.Claimed)
 			mustNil(t, s.Commit(t.Context(), "k", tok, opts.Lease))
