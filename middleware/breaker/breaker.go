@@ -45,7 +45,7 @@ const defaultTimeout = 60 * time.Second
 // Breaker is a circuit breaker shared by the handlers and producers it wraps. It is safe for
 // concurrent use.
 type Breaker struct {
-	cb      *gobreaker.CircuitBreaker[struct{}]
+	cb      *gobreaker.CircuitBreaker[bool] // the result says whether the request ran
 	name    string
 	timeout time.Duration
 	state   atomic.Int32 // the last gobreaker.State seen through OnStateChange
@@ -79,6 +79,9 @@ func New(st gobreaker.Settings) (*Breaker, error) {
 	}
 	userExcluded, userChange := st.IsExcluded, st.OnStateChange
 	st.IsExcluded = func(err error) bool {
+		if err == nil { // gobreaker asks of successes too
+			return false
+		}
 		return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 			dlq.IsPermanent(err) || (userExcluded != nil && userExcluded(err))
 	}
@@ -94,7 +97,7 @@ func New(st gobreaker.Settings) (*Breaker, error) {
 			userChange(name, from, to)
 		}
 	}
-	b.cb = gobreaker.NewCircuitBreaker[struct{}](st)
+	b.cb = gobreaker.NewCircuitBreaker[bool](st)
 	return b, nil
 }
 
@@ -118,10 +121,7 @@ func (b *Breaker) do(f func() error) (ran bool, wait <-chan struct{}, err error)
 		wait = b.changed
 		b.mu.Unlock()
 	}
-	_, err = b.cb.Execute(func() (struct{}, error) {
-		ran = true
-		return struct{}{}, f()
-	})
+	ran, err = b.cb.Execute(func() (bool, error) { return true, f() }) // false when refused
 	if ran && gobreaker.State(b.state.Load()) == gobreaker.StateHalfOpen {
 		b.mu.Lock()
 		b.wake() // a probe finished: an excluded outcome frees its slot without a state change
