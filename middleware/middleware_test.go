@@ -244,3 +244,43 @@ func TestLogging(t *testing.T) {
 		t.Fatalf("err %v, log %q; want nothing logged at Debug", err, logs.String())
 	}
 }
+
+// TestTimeoutWithContextHelpers: the context works with what the context package builds on
+// top of a context: Cause, AfterFunc, and derived contexts, before and after the deadline.
+func TestTimeoutWithContextHelpers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := mustTimeout(t, time.Second)(courier.HandlerFunc(func(ctx context.Context, _ courier.Message) error {
+			fired := make(chan time.Duration, 1)
+			start := time.Now()
+			stop := context.AfterFunc(ctx, func() { fired <- time.Since(start) })
+			defer stop()
+			if context.Cause(ctx) != nil {
+				t.Errorf("Cause before the deadline = %v", context.Cause(ctx))
+			}
+			child, cancel := context.WithTimeout(ctx, time.Hour) // the parent's deadline wins
+			defer cancel()
+			<-child.Done()
+			if d := <-fired; d != time.Second {
+				t.Errorf("AfterFunc fired after %v, want 1s", d)
+			}
+			if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) || !errors.Is(child.Err(), context.DeadlineExceeded) {
+				t.Errorf("after the deadline: Cause %v, child's Err %v; want DeadlineExceeded", context.Cause(ctx), child.Err())
+			}
+			return nil
+		}))
+		if err := h.HandleMessage(t.Context(), courier.Message{}); err != nil {
+			t.Fatal(err)
+		}
+		// Cause without Done ever being called: the deadline passed unseen.
+		h = mustTimeout(t, time.Second)(courier.HandlerFunc(func(ctx context.Context, _ courier.Message) error {
+			time.Sleep(2 * time.Second)
+			if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				t.Errorf("Cause = %v, want DeadlineExceeded", context.Cause(ctx))
+			}
+			return nil
+		}))
+		if err := h.HandleMessage(t.Context(), courier.Message{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
