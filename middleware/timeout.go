@@ -66,10 +66,10 @@ type timeoutCtx struct {
 	cancel   context.CancelFunc // real's
 }
 
+// start begins a use. No lock: the context comes fresh from the pool and nothing else holds
+// it yet (sync.Pool orders a Put before the Get that returns the same item).
 func (c *timeoutCtx) start(parent context.Context, deadline time.Time) {
-	c.mu.Lock()
 	c.parent, c.deadline, c.err = parent, deadline, nil
-	c.mu.Unlock()
 }
 
 // release ends the use: from now on the context reports context.Canceled, unless it had

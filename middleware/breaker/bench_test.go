@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/middleware/internal/sidebyside"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -33,4 +34,19 @@ func BenchmarkBreaker(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkBreakerSideBySide alternates the two in rounds (see sidebyside) and reports the
+// middleware's median delta to gobreaker's Execute: the budget is 100 ns.
+// Run: go test -run '^$' -bench SideBySide -benchtime 50x
+func BenchmarkBreakerSideBySide(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{})
+	req := func() (struct{}, error) { return struct{}{}, nil }
+	h := mustNew(b, gobreaker.Settings{}).Middleware()(courier.HandlerFunc(func(context.Context, courier.Message) error { return nil }))
+	msg := courier.Message{ID: "m", Topic: "t"}
+	sidebyside.Bench(b, 20000,
+		sidebyside.Side{Name: "Execute", Op: func() { cb.Execute(req) }},
+		sidebyside.Side{Name: "Middleware", Op: func() { h.HandleMessage(ctx, msg) }})
 }

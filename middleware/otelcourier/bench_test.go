@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/middleware/internal/sidebyside"
 	"github.com/courier-go/courier/middleware/otelcourier"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -107,4 +108,44 @@ func BenchmarkProcess(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSideBySide alternates the raw SDK and the decorator in rounds (see sidebyside) and
+// reports their median ratio: the budget is 1.2x.
+// Run: go test -run '^$' -bench SideBySide -benchtime 30x
+func BenchmarkSideBySide(b *testing.B) {
+	ctx := context.Background()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	msg := courier.Message{ID: "0190f1b6-1234-7abc-9def-0123456789ab", Topic: "orders", Value: []byte("v"),
+		Headers: map[string]string{"tenant": "a"}}
+	inner := nopProducer{}
+	tracer := tp.Tracer("raw")
+	raw := func() {
+		ctx, span := tracer.Start(ctx, "send orders", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"), attribute.String("messaging.operation.name", "send"),
+			attribute.String("messaging.operation.type", "send"), attribute.String("messaging.destination.name", msg.Topic),
+			attribute.String("messaging.message.id", msg.ID)))
+		m := msg
+		m.Headers = make(map[string]string, len(msg.Headers)+2)
+		for k, v := range msg.Headers {
+			m.Headers[k] = v
+		}
+		prop.Inject(ctx, propagation.MapCarrier(m.Headers))
+		inner.Send(ctx, m)
+		span.End()
+	}
+	p, err := otelcourier.NewProducer(inner, otelcourier.Config{System: "kafka", TracerProvider: tp, MeterProvider: noop.NewMeterProvider()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pm, err := otelcourier.NewProducer(inner, otelcourier.Config{System: "kafka", TracerProvider: tp,
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sidebyside.Bench(b, 2000,
+		sidebyside.Side{Name: "raw", Op: raw},
+		sidebyside.Side{Name: "otelcourier", Op: func() { p.Send(ctx, msg) }},
+		sidebyside.Side{Name: "otelcourier+metrics", Op: func() { pm.Send(ctx, msg) }})
 }

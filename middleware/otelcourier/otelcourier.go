@@ -34,7 +34,12 @@ type instruments struct {
 	cfg      Config
 	tracer   trace.Tracer
 	duration metric.Float64Histogram // messaging.client.operation.duration or messaging.process.duration
-	count    metric.Int64Counter     // messaging.client.sent.messages or messaging.client.consumed.messages
+	// count is messaging.client.sent.messages or messaging.client.consumed.messages, observed
+	// from the counters in topicAttrs and failures: an atomic add per message instead of a
+	// second SDK measurement.
+	count    metric.Int64ObservableCounter
+	reg      metric.Registration
+	failures map[failKey]*failCount // guarded by mu
 	op       string
 	opType   attribute.KeyValue
 	topics   atomic.Pointer[map[string]*topicAttrs] // copied on write: topics are few and read on every message
@@ -49,7 +54,68 @@ type topicAttrs struct {
 	ok       metric.MeasurementOption
 	// The option as slices, made once: passing a slice on spares each call an allocation.
 	okRecord []metric.RecordOption
-	okAdd    []metric.AddOption
+	n        atomic.Int64 // operations that succeeded
+}
+
+type failKey struct{ topic, errorType string }
+
+// failCount counts the operations on a topic that failed with one error.type.
+type failCount struct {
+	n   atomic.Int64
+	opt metric.MeasurementOption
+}
+
+// newInstruments makes the tracer and the two instruments of operation op, and registers the
+// callback that observes the counts.
+func newInstruments(cfg Config, op string, opType attribute.KeyValue,
+	duration func(metric.Meter) (metric.Float64Histogram, error),
+	count func(metric.Meter) (metric.Int64ObservableCounter, error)) (*instruments, error) {
+	meter := cfg.meter()
+	in := &instruments{cfg: cfg, tracer: cfg.tracer(), op: op, opType: opType, failures: map[failKey]*failCount{}}
+	var err error
+	if in.duration, err = duration(meter); err != nil {
+		return nil, fmt.Errorf("otelcourier: %w", err)
+	}
+	if in.count, err = count(meter); err != nil {
+		return nil, fmt.Errorf("otelcourier: %w", err)
+	}
+	if in.reg, err = meter.RegisterCallback(in.observe, in.count); err != nil {
+		return nil, fmt.Errorf("otelcourier: %w", err)
+	}
+	return in, nil
+}
+
+func (in *instruments) observe(_ context.Context, o metric.Observer) error {
+	if m := in.topics.Load(); m != nil {
+		for _, ta := range *m {
+			if n := ta.n.Load(); n > 0 {
+				o.ObserveInt64(in.count, n, ta.ok)
+			}
+		}
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, f := range in.failures {
+		o.ObserveInt64(in.count, f.n.Load(), f.opt)
+	}
+	return nil
+}
+
+// counted counts an operation on ta that ended with err.
+func (in *instruments) counted(ta *topicAttrs, err error) {
+	if err == nil {
+		ta.n.Add(1)
+		return
+	}
+	key := failKey{ta.spanName /* one per topic */, semconv.ErrorType(err).Value.AsString()}
+	in.mu.Lock()
+	f, ok := in.failures[key]
+	if !ok {
+		f = &failCount{opt: in.outcome(ta, err)}
+		in.failures[key] = f
+	}
+	in.mu.Unlock()
+	f.n.Add(1)
 }
 
 func (in *instruments) topic(topic string) *topicAttrs {
@@ -71,7 +137,7 @@ func (in *instruments) topic(topic string) *topicAttrs {
 	}
 	ta.metric = ta.span
 	ta.ok = metric.WithAttributeSet(attribute.NewSet(ta.metric...))
-	ta.okRecord, ta.okAdd = []metric.RecordOption{ta.ok}, []metric.AddOption{ta.ok}
+	ta.okRecord = []metric.RecordOption{ta.ok}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var m map[string]*topicAttrs
@@ -92,13 +158,11 @@ func (in *instruments) topic(topic string) *topicAttrs {
 func (in *instruments) finish(ctx context.Context, span trace.Span, ta *topicAttrs, start time.Time, err error) {
 	if err == nil {
 		in.duration.Record(ctx, time.Since(start).Seconds(), ta.okRecord...)
-		in.count.Add(ctx, 1, ta.okAdd...)
 	} else {
-		opt := in.outcome(ta, err)
-		in.duration.Record(ctx, time.Since(start).Seconds(), opt)
-		in.count.Add(ctx, 1, opt)
+		in.duration.Record(ctx, time.Since(start).Seconds(), in.outcome(ta, err))
 		fail(span, err)
 	}
+	in.counted(ta, err)
 	span.End()
 }
 
@@ -121,24 +185,27 @@ func NewProducer(p courier.Producer, cfg Config) (courier.Producer, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	meter := cfg.meter()
-	dur, err := messagingconv.NewClientOperationDuration(meter)
+	send, err := newInstruments(cfg, opSend, semconv.MessagingOperationTypeSend,
+		func(m metric.Meter) (metric.Float64Histogram, error) {
+			i, err := messagingconv.NewClientOperationDuration(m)
+			return i.Inst(), err
+		},
+		func(m metric.Meter) (metric.Int64ObservableCounter, error) {
+			i, err := messagingconv.NewClientSentMessagesObservable(m)
+			return i.Inst(), err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("otelcourier: %w", err)
+		return nil, err
 	}
-	sent, err := messagingconv.NewClientSentMessages(meter)
-	if err != nil {
-		return nil, fmt.Errorf("otelcourier: %w", err)
-	}
-	return &producer{p: p, send: &instruments{cfg: cfg, tracer: cfg.tracer(), duration: dur.Inst(), count: sent.Inst(),
-		op: opSend, opType: semconv.MessagingOperationTypeSend},
+	return &producer{p: p, send: send,
 		create: &instruments{cfg: cfg, op: opCreate, opType: semconv.MessagingOperationTypeCreate}}, nil
 }
 
 type producer struct {
-	p      courier.Producer
-	send   *instruments
-	create *instruments // span attributes of create spans only
+	closeOnce sync.Once
+	p         courier.Producer
+	send      *instruments
+	create    *instruments // span attributes of create spans only
 }
 
 // inject returns a copy of headers with ctx's creation context added.
@@ -208,7 +275,7 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 		if perMessage {
 			merr = be.Errs[i]
 		}
-		p.send.count.Add(ctx, 1, p.send.outcome(p.send.topic(msgs[i].Topic), merr))
+		p.send.counted(p.send.topic(msgs[i].Topic), merr)
 		fail(cs, merr)
 		cs.End()
 	}
@@ -225,10 +292,16 @@ func (in *instruments) outcome(ta *topicAttrs, err error) metric.MeasurementOpti
 	return metric.WithAttributeSet(attribute.NewSet(append(ta.metric[:len(ta.metric):len(ta.metric)], semconv.ErrorType(err))...))
 }
 
-func (p *producer) Close() error { return p.p.Close() }
+// Close closes the producer and stops observing its counts.
+func (p *producer) Close() error {
+	p.closeOnce.Do(func() { p.send.reg.Unregister() })
+	return p.p.Close()
+}
 
 // Middleware returns a middleware that traces and measures each handler call (see the
-// package documentation). Config.Group is required.
+// package documentation). Config.Group is required. The callback that reports its message
+// count stays registered with the MeterProvider: make one Middleware per consumer group and
+// reuse it, rather than one per consumer start.
 func Middleware(cfg Config) (courier.Middleware, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -236,18 +309,18 @@ func Middleware(cfg Config) (courier.Middleware, error) {
 	if cfg.Group == "" {
 		return nil, fmt.Errorf("%w: otelcourier: empty Group (messaging.consumer.group.name)", courier.ErrInvalidConfig)
 	}
-	cfg = cfg.withDefaults()
-	meter := cfg.meter()
-	dur, err := messagingconv.NewProcessDuration(meter)
+	in, err := newInstruments(cfg.withDefaults(), opProcess, semconv.MessagingOperationTypeProcess,
+		func(m metric.Meter) (metric.Float64Histogram, error) {
+			i, err := messagingconv.NewProcessDuration(m)
+			return i.Inst(), err
+		},
+		func(m metric.Meter) (metric.Int64ObservableCounter, error) {
+			i, err := messagingconv.NewClientConsumedMessagesObservable(m)
+			return i.Inst(), err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("otelcourier: %w", err)
+		return nil, err
 	}
-	consumed, err := messagingconv.NewClientConsumedMessages(meter)
-	if err != nil {
-		return nil, fmt.Errorf("otelcourier: %w", err)
-	}
-	in := &instruments{cfg: cfg, tracer: cfg.tracer(), duration: dur.Inst(), count: consumed.Inst(),
-		op: opProcess, opType: semconv.MessagingOperationTypeProcess}
 	return func(next courier.MessageHandler) courier.MessageHandler {
 		return &handler{next: next, in: in}
 	}, nil

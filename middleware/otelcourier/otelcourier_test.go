@@ -12,6 +12,8 @@ import (
 	"github.com/courier-go/courier/middleware/otelcourier/oteltest"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -54,21 +56,43 @@ func newTracer() (*tracetest.SpanRecorder, *sdktrace.TracerProvider) {
 
 func TestErrors(t *testing.T) {
 	rec, tp := newTracer()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	boom := errors.New("boom")
-	p, err := otelcourier.NewProducer(nopProducer{err: boom}, otelcourier.Config{System: "memory", TracerProvider: tp})
+	p, err := otelcourier.NewProducer(nopProducer{err: boom}, otelcourier.Config{System: "memory", TracerProvider: tp, MeterProvider: mp})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Send(t.Context(), courier.Message{Topic: "t"}); err != boom {
 		t.Fatalf("Send: %v, want the producer's error unchanged", err)
 	}
-	mw, err := otelcourier.Middleware(otelcourier.Config{System: "memory", Group: "g", TracerProvider: tp})
+	mw, err := otelcourier.Middleware(otelcourier.Config{System: "memory", Group: "g", TracerProvider: tp, MeterProvider: mp})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := mw(courier.HandlerFunc(func(context.Context, courier.Message) error { return boom }))
-	if err := h.HandleMessage(t.Context(), courier.Message{ID: "m", Topic: "t"}); err != boom {
-		t.Fatalf("handler: %v, want its error unchanged", err)
+	for range 2 {
+		if err := h.HandleMessage(t.Context(), courier.Message{ID: "m", Topic: "t"}); err != boom {
+			t.Fatalf("handler: %v, want its error unchanged", err)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{} // metric name + error.type -> value
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok {
+				for _, dp := range sum.DataPoints {
+					et, _ := dp.Attributes.Value("error.type")
+					counts[m.Name+" "+et.AsString()] += dp.Value
+				}
+			}
+		}
+	}
+	if counts["messaging.client.sent.messages *errors.errorString"] != 1 || counts["messaging.client.consumed.messages *errors.errorString"] != 2 {
+		t.Fatalf("counts by error.type: %v, want 1 send and 2 process failures of *errors.errorString", counts)
 	}
 	for _, s := range rec.Ended() {
 		if s.Status().Code != codes.Error || s.Status().Description != "boom" {
@@ -82,8 +106,8 @@ func TestErrors(t *testing.T) {
 			t.Errorf("span %q has no error.type", s.Name())
 		}
 	}
-	if len(rec.Ended()) != 2 {
-		t.Fatalf("%d spans, want 2", len(rec.Ended()))
+	if len(rec.Ended()) != 3 {
+		t.Fatalf("%d spans, want 3", len(rec.Ended()))
 	}
 }
 

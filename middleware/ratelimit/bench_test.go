@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/middleware/internal/sidebyside"
 	"golang.org/x/time/rate"
 )
 
@@ -33,4 +34,19 @@ func BenchmarkRateLimit(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRateLimitSideBySide alternates the two in rounds (see sidebyside) and reports the
+// middleware's median delta to Limiter.Allow: the budget is 100 ns.
+// Run: go test -run '^$' -bench SideBySide -benchtime 50x
+func BenchmarkRateLimitSideBySide(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := rate.NewLimiter(1e12, 1e9)
+	lm := rate.NewLimiter(1e12, 1e9)
+	h := mustMiddleware(b, lm)(noop)
+	msg := courier.Message{ID: "m", Topic: "t"}
+	sidebyside.Bench(b, 20000,
+		sidebyside.Side{Name: "Allow", Op: func() { l.Allow() }},
+		sidebyside.Side{Name: "Middleware", Op: func() { h.HandleMessage(ctx, msg) }})
 }

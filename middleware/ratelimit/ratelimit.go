@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/courier-go/courier"
 	"golang.org/x/time/rate"
@@ -105,6 +106,9 @@ func (p *producer) Close() error { return p.p.Close() }
 // wait waits for n tokens of l, returning an error that errors.Is ctx's error when ctx ends
 // the wait or rate refuses to start one that would outlast ctx's deadline.
 func wait(ctx context.Context, l *rate.Limiter, n int) error {
+	if l.AllowN(time.Now(), n) { // a token is there: no wait, nothing for ctx to end
+		return nil
+	}
 	err := l.WaitN(ctx, n)
 	if err == nil {
 		return nil
