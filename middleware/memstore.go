@@ -39,12 +39,13 @@ type MemoryStore struct {
 	entries map[string]memEntry
 	order   []orderSlot // keys by claim time, a ring; slots whose seq differs from the entry's are stale
 	head, n int
-	seq     uint64 // last claim number; also the tokens
+	seq     uint64 // last slot number, also used for tokens
 	evicted uint64
 }
 
 type memEntry struct {
-	seq     uint64 // claim number: the token, and the entry's slot in order
+	seq     uint64 // the entry's slot in order
+	tok     Token  // the claim holding or having committed the key
 	expires int64
 	done    bool
 }
@@ -91,11 +92,14 @@ func (s *MemoryStore) Claim(_ context.Context, key string, lease time.Duration) 
 		}
 		return Busy, 0, nil
 	}
-	return Claimed, Token(s.insert(key, memEntry{expires: now + int64(lease)}, now)), nil
+	s.seq++ // claims take their token from the same count as slots, so it is never reused
+	tok := Token(s.seq)
+	s.insert(key, memEntry{tok: tok, expires: now + int64(lease)}, now)
+	return Claimed, tok, nil
 }
 
-// insert adds key as the newest entry, making room first, and returns its claim number.
-func (s *MemoryStore) insert(key string, e memEntry, now int64) uint64 {
+// insert adds key as the newest entry, making room first.
+func (s *MemoryStore) insert(key string, e memEntry, now int64) {
 	s.dropExpired(now)
 	if s.n == len(s.order) {
 		s.popOldest(now)
@@ -105,7 +109,6 @@ func (s *MemoryStore) insert(key string, e memEntry, now int64) uint64 {
 	s.entries[key] = e
 	s.order[(s.head+s.n)%len(s.order)] = orderSlot{key: key, seq: s.seq}
 	s.n++
-	return s.seq
 }
 
 // Commit implements Store.
@@ -116,13 +119,13 @@ func (s *MemoryStore) Commit(_ context.Context, key string, tok Token, ttl time.
 	e, ok := s.entries[key]
 	switch {
 	case !ok: // the lease ran out and the key was dropped: nobody else holds it
-		s.insert(key, memEntry{expires: now + int64(ttl), done: true}, now)
+		s.insert(key, memEntry{tok: tok, expires: now + int64(ttl), done: true}, now)
 		return nil
-	case e.seq != uint64(tok) && e.expires > now:
+	case e.tok != tok && e.expires > now:
 		return fmt.Errorf("%w: key %q was claimed again after the lease ran out", ErrLeaseLost, key)
 	}
 	// tok's claim, or one whose lease ran out and that counts as absent
-	e.done, e.expires = true, now+int64(ttl)
+	e.tok, e.done, e.expires = tok, true, now+int64(ttl)
 	s.entries[key] = e
 	return nil
 }
@@ -131,7 +134,7 @@ func (s *MemoryStore) Commit(_ context.Context, key string, tok Token, ttl time.
 func (s *MemoryStore) Release(_ context.Context, key string, tok Token) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.entries[key]; ok && e.seq == uint64(tok) && !e.done {
+	if e, ok := s.entries[key]; ok && e.tok == tok && !e.done {
 		delete(s.entries, key) // its slot in order is stale now
 	}
 	return nil

@@ -102,7 +102,7 @@ SELECT EXISTS (SELECT 1 FROM taken), (SELECT done FROM `+s.table+` WHERE consume
 func (s *Store) Commit(ctx context.Context, key string, tok middleware.Token, ttl time.Duration) error {
 	tag, err := s.db.Exec(ctx, `INSERT INTO `+s.table+` AS d (consumer, key, token, done, expires_at)
 VALUES ($1, $2, $3, true, now() + $4 * interval '1 microsecond')
-ON CONFLICT (consumer, key) DO UPDATE SET done = true, expires_at = EXCLUDED.expires_at
+ON CONFLICT (consumer, key) DO UPDATE SET token = EXCLUDED.token, done = true, expires_at = EXCLUDED.expires_at
 WHERE d.token = EXCLUDED.token OR d.expires_at <= now()`, s.consumer, []byte(key), int64(tok), ttl.Microseconds())
 	if err != nil {
 		return fmt.Errorf("deduppg: commit %q: %w", key, err)

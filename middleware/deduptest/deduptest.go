@@ -98,6 +98,7 @@ func Run(t *testing.T, newStore func(t *testing.T) middleware.Store, opts Option
 			time.Sleep(opts.Lease + opts.Lease/2)
 			mustNil(t, s.Commit(t.Context(), "k", old, long))
 			mustClaim(t, s, "k", long, middleware.Done)
+			mustNil(t, s.Commit(t.Context(), "k", old, long)) // the key is old's now
 		}},
 		{"TTLRunsOut", func(t *testing.T, s middleware.Store) {
 			tok := mustClaim(t, s, "k", long, middleware.Claimed)
