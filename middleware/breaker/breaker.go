@@ -16,7 +16,10 @@
 //   - Consumer ([Breaker.Middleware]): the handler call waits until the breaker lets it
 //     through (half-open, and a probe slot is free, or closed) or its context ends. No message
 //     fails because of the breaker, so none spends an Attempt or reaches a dead-letter topic
-//     while the downstream is down; the consumer simply stops taking messages.
+//     while the downstream is down; the consumer simply stops taking messages. The waiting
+//     handlers hold their messages, so keep Settings.Timeout (the open period) well below the
+//     broker's own limits on an unacknowledged delivery (RabbitMQ's consumer_timeout, the
+//     idle time after which Redis Streams consumers claim pending entries...).
 //   - Producer ([Breaker.Producer]): Send and SendBatch fail at once with an error wrapping
 //     [ErrOpen] (and gobreaker's ErrOpenState or ErrTooManyRequests), so the caller can answer
 //     its own caller instead of hanging.

@@ -9,7 +9,8 @@
 // acknowledged: it comes back, as after any handler error.
 //
 // A limiter may be shared by several consumers and producers of a process; it does not limit
-// other processes.
+// other processes. A handler call waiting for its token holds its message, as a slow handler
+// would: the broker's limits on unacknowledged deliveries apply to the wait too.
 package ratelimit
 
 import (
