@@ -11,10 +11,11 @@
 //
 // Order matters: courier.Chain(h, a, b) runs a(b(h)). A usual order is
 //
-//	h = courier.Chain(h, otel, logging, recover, dedup, timeout)
+//	h = courier.Chain(h, otel, logging, recover, breaker, ratelimit, dedup, timeout)
 //
-// so that the trace and the log see every outcome, a panic is an error before dedup releases
-// the message's claim, and the timeout covers the handler only.
+// so that the trace and the log see every outcome, a panic is an error before the breaker and
+// dedup see it, a message waits for the breaker and its token before it claims its key (a
+// claim's lease should not run out in those waits), and the timeout covers the handler only.
 //
 // # Deduplication
 //

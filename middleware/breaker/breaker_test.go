@@ -13,6 +13,7 @@ import (
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/dlq"
+	"github.com/courier-go/courier/middleware"
 	"github.com/courier-go/courier/middleware/breaker"
 	"github.com/sony/gobreaker/v2"
 )
@@ -55,6 +56,7 @@ func TestExcludedErrorsNeverTrip(t *testing.T) {
 		context.Canceled, context.DeadlineExceeded,
 		fmt.Errorf("query: %w", context.DeadlineExceeded),
 		dlq.Permanent(errors.New("cannot parse")),
+		fmt.Errorf("%w: message m1", middleware.ErrInProgress),
 	} {
 		failWith.Store(&err)
 		for range 10 {
@@ -66,8 +68,8 @@ func TestExcludedErrorsNeverTrip(t *testing.T) {
 			t.Fatalf("after 10 x %v the breaker is %v, want closed", err, s)
 		}
 	}
-	if c := b.Counts(); c.TotalFailures != 0 || c.TotalExclusions != 40 {
-		t.Fatalf("counts %+v, want 0 failures and 40 exclusions", c)
+	if c := b.Counts(); c.TotalFailures != 0 || c.TotalExclusions != 50 {
+		t.Fatalf("counts %+v, want 0 failures and 50 exclusions", c)
 	}
 	err := errDown
 	failWith.Store(&err)
