@@ -17,7 +17,8 @@ type MemoryStoreConfig struct {
 	// MaxKeys bounds the keys the store holds, claimed or committed; 0 means DefaultMaxKeys.
 	// When it is full, the key claimed longest ago goes first (counted in
 	// MemoryStoreStats.Evicted when it had not expired): a copy of its message may then run
-	// again. Size it above the messages a TTL brings.
+	// again. Size it above the messages a TTL brings. The store allocates its bookkeeping for
+	// MaxKeys keys up front (24 bytes each) and its map as keys come.
 	MaxKeys int
 }
 
