@@ -7,7 +7,7 @@
 //
 // What counts: an error counts as a failure unless it is a context error (context.Canceled or
 // context.DeadlineExceeded, wrapped or not: a consumer shutting down or a caller giving up
-// says nothing about the downstream), a permanent error (marked with dlq.Permanent: the
+// says nothing about the downstream), a permanent error (marked with courier.Permanent: the
 // message is at fault, not the downstream), a middleware.ErrInProgress from a dedup inside
 // the breaker (another consumer has the message), or one the Settings.IsExcluded given to New
 // excludes. A handler that wants a downstream timeout to count returns an error of its own
@@ -36,7 +36,6 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/dlq"
 	"github.com/courier-go/courier/middleware"
 	"github.com/sony/gobreaker/v2"
 )
@@ -88,7 +87,7 @@ func New(st gobreaker.Settings) (*Breaker, error) {
 			return false
 		}
 		return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-			dlq.IsPermanent(err) || errors.Is(err, middleware.ErrInProgress) || (userExcluded != nil && userExcluded(err))
+			courier.IsPermanent(err) || errors.Is(err, middleware.ErrInProgress) || (userExcluded != nil && userExcluded(err))
 	}
 	st.OnStateChange = func(name string, from, to gobreaker.State) {
 		b.mu.Lock()

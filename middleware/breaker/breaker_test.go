@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/dlq"
 	"github.com/courier-go/courier/middleware"
 	"github.com/courier-go/courier/middleware/breaker"
 	"github.com/sony/gobreaker/v2"
@@ -55,7 +54,7 @@ func TestExcludedErrorsNeverTrip(t *testing.T) {
 	for _, err := range []error{
 		context.Canceled, context.DeadlineExceeded,
 		fmt.Errorf("query: %w", context.DeadlineExceeded),
-		dlq.Permanent(errors.New("cannot parse")),
+		courier.Permanent(errors.New("cannot parse")),
 		fmt.Errorf("%w: message m1", middleware.ErrInProgress),
 	} {
 		failWith.Store(&err)

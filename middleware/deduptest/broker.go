@@ -19,7 +19,7 @@ func DeliverTwice(t *testing.T, h courier.MessageHandler, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	b, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

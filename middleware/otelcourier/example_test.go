@@ -22,7 +22,7 @@ func Example() {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	defer tp.Shutdown(ctx)
 
-	b, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestOnMemory(t *testing.T) {
-	b, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,7 +144,7 @@ func (nopProducer) Close() error                                       { return 
 
 func TestProducer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := memory.New(memory.Config{})
+		b, err := memory.New(context.Background(), memory.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

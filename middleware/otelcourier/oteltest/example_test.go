@@ -1,6 +1,7 @@
 package oteltest_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/courier-go/courier/memory"
@@ -10,7 +11,7 @@ import (
 // An adapter's test checks that a message is traced from send to process on its broker.
 func ExampleCheck() {
 	_ = func(t *testing.T) { // func TestTracing(t *testing.T)
-		b, err := memory.New(memory.Config{})
+		b, err := memory.New(context.Background(), memory.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
