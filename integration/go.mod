@@ -24,7 +24,8 @@ require (
 	github.com/emirpasic/gods v1.18.1 // indirect
 	github.com/fxamacker/cbor/v2 v2.7.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.0.5 // indirect
-	github.com/go-logr/logr v1.4.3 // indirect
+	github.com/go-logr/logr v1.4.4 // indirect
+	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.2.2 // indirect
@@ -55,6 +56,13 @@ require (
 	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
+	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel/log v1.47.0 // indirect
+	go.opentelemetry.io/otel/metric v1.47.0 // indirect
+	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
+	go.opentelemetry.io/otel/sdk/metric v1.47.0 // indirect
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/mod v0.41.0 // indirect
@@ -76,6 +84,8 @@ require (
 
 replace github.com/courier-go/courier => ..
 
+replace github.com/courier-go/courier/middleware/otelcourier => ../middleware/otelcourier
+
 replace github.com/courier-go/courier/redisstreams => ../redisstreams
 
 replace github.com/courier-go/courier/rabbitmq => ../rabbitmq
@@ -87,6 +97,7 @@ replace github.com/courier-go/courier/kafka => ../kafka
 require (
 	github.com/apache/pulsar-client-go v0.19.0
 	github.com/courier-go/courier/kafka v0.0.0-00010101000000-000000000000
+	github.com/courier-go/courier/middleware/otelcourier v0.0.0-00010101000000-000000000000
 	github.com/courier-go/courier/pulsar v0.0.0-00010101000000-000000000000
 	github.com/courier-go/courier/rabbitmq v0.0.0-00010101000000-000000000000
 	github.com/google/uuid v1.6.0

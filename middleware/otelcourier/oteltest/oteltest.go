@@ -38,6 +38,10 @@ type Options struct {
 	Timeout time.Duration
 }
 
+// Groups returns the names of the two groups Check makes on topic, so that a caller can
+// delete what they leave on the broker.
+func Groups(topic string) (parent, link string) { return topic + "-parent", topic + "-link" }
+
 // Attr is an expected attribute of a span: a key and its value as a string (numbers are
 // compared by their decimal form).
 type Attr struct{ Key, Value string }
@@ -80,7 +84,7 @@ func Check(t *testing.T, b courier.Broker, opts Options) {
 	defer mp.Shutdown(context.Background())
 	cfg := otelcourier.Config{System: opts.System, TracerProvider: tp, MeterProvider: mp}
 	suffix := fmt.Sprintf("%x", rand.Uint32())
-	parentGroup, linkGroup := "otel-parent-"+suffix, "otel-link-"+suffix
+	parentGroup, linkGroup := Groups(opts.Topic)
 
 	// Consumers first: a group created before a message is sent receives it on every broker.
 	type delivery struct {
