@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/brokertest"
 	"github.com/courier-go/courier/kafka"
 )
 
@@ -40,7 +41,7 @@ func TestNewWithClient(t *testing.T) {
 		t.Error("As reported true for a target of another type")
 	}
 	topic := newTopic(t, b)
-	roundTrip(t, b, topic, "round-trip")
+	brokertest.RoundTrip(t, b, topic, "round-trip")
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestNewWithClientRefuses(t *testing.T) {
 
 // The broker's Logger, with the attributes the caller gave it, receives the consumer's logs.
 func TestBrokerLogger(t *testing.T) {
-	logs := newLogBuffer()
+	logs := brokertest.NewLogBuffer()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("app", "logger-test")
 	cfg := testConfig(kfakeBrokers(t), 0)
 	cfg.Logger = logger
@@ -97,8 +98,8 @@ func TestBrokerLogger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consumeFailingOnce(t, c, 20*time.Second)
-	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=kafka", "group=g")
+	brokertest.ConsumeFailingOnce(t, c, 20*time.Second)
+	logs.WaitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=kafka", "group=g")
 }
 
 func TestErrorForms(t *testing.T) {
@@ -106,7 +107,7 @@ func TestErrorForms(t *testing.T) {
 	cfg.Logger = quiet
 	b := openBroker(t, cfg)
 	defer b.Close()
-	checkErrorForms(t, b, "kafka", newTopic(t, b), 1024)
+	brokertest.CheckErrorForms(t, b, "kafka", newTopic(t, b), 1024)
 }
 
 // A consumer's As hands out its sarama consumer group, and nothing else.

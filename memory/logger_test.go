@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/brokertest"
 	"github.com/courier-go/courier/memory"
 )
 
 // The broker's Logger, with the attributes the caller gave it, receives the consumer's logs
 // (the engine's retry warning) and the broker's own (a retention loss).
 func TestBrokerLogger(t *testing.T) {
-	logs := newLogBuffer()
+	logs := brokertest.NewLogBuffer()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("app", "logger-test")
 	b, err := memory.New(t.Context(), memory.Config{MaxMessagesPerTopic: 1, Logger: logger})
 	if err != nil {
@@ -33,9 +34,9 @@ func TestBrokerLogger(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	consumeFailingOnce(t, c, 10*time.Second)
-	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=memory", "group=g")
-	logs.waitLine(t, 5*time.Second, `msg="memory: retention dropped messages the group had not read"`, "app=logger-test", "broker=memory")
+	brokertest.ConsumeFailingOnce(t, c, 10*time.Second)
+	logs.WaitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=memory", "group=g")
+	logs.WaitLine(t, 5*time.Second, `msg="memory: retention dropped messages the group had not read"`, "app=logger-test", "broker=memory")
 }
 
 func TestErrorForms(t *testing.T) {
@@ -44,6 +45,6 @@ func TestErrorForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	roundTrip(t, b, "orders", "round-trip")
-	checkErrorForms(t, b, "memory", "orders", 1024)
+	brokertest.RoundTrip(t, b, "orders", "round-trip")
+	brokertest.CheckErrorForms(t, b, "memory", "orders", 1024)
 }

@@ -11,6 +11,7 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/brokertest"
 	"github.com/courier-go/courier/pulsar"
 )
 
@@ -35,7 +36,7 @@ func TestNewWithClient(t *testing.T) {
 	if b.As(&s) || b.As(nil) {
 		t.Error("As reported true for a target of another type")
 	}
-	roundTrip(t, b, "with-client-before", "round-trip")
+	brokertest.RoundTrip(t, b, "with-client-before", "round-trip")
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestNewWithClient(t *testing.T) {
 // The broker's Logger, with the attributes the caller gave it, receives the consumer's logs
 // (the engine's retry warning) and the client library's warnings.
 func TestBrokerLogger(t *testing.T) {
-	logs := newLogBuffer()
+	logs := brokertest.NewLogBuffer()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("app", "logger-test")
 	b, err := pulsar.New(t.Context(), pulsar.Config{URL: serviceURL(t), OperationTimeout: 10 * time.Second, Logger: logger})
 	if err != nil {
@@ -75,8 +76,8 @@ func TestBrokerLogger(t *testing.T) {
 	if err := p.Send(t.Context(), courier.Message{Topic: "logged", Value: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	consumeFailingOnce(t, c, 10*time.Second)
-	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=pulsar", "group=g")
+	brokertest.ConsumeFailingOnce(t, c, 10*time.Second)
+	logs.WaitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=pulsar", "group=g")
 
 	// The client's own warnings: a broker whose cluster is gone fails to connect.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -98,7 +99,7 @@ func TestBrokerLogger(t *testing.T) {
 	if err := gp.Send(t.Context(), courier.Message{Topic: "logged", Value: []byte("x")}); err == nil {
 		t.Fatal("Send to a cluster that is gone succeeded")
 	}
-	logs.waitLine(t, 5*time.Second, "level=WARN", "app=logger-test", "cluster=gone", addr)
+	logs.WaitLine(t, 5*time.Second, "level=WARN", "app=logger-test", "cluster=gone", addr)
 }
 
 func TestErrorForms(t *testing.T) {
@@ -107,7 +108,7 @@ func TestErrorForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	checkErrorForms(t, b, "pulsar", "orders", 1024)
+	brokertest.CheckErrorForms(t, b, "pulsar", "orders", 1024)
 }
 
 // A consumer's As hands out its pulsar.Consumer, and nothing else.

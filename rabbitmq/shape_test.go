@@ -8,6 +8,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/brokertest"
 )
 
 // As hands out the producers' live connection, on which a channel of the caller's reaches
@@ -61,7 +62,7 @@ func TestAs(t *testing.T) {
 
 // The broker's Logger, with the attributes the caller gave it, receives the consumer's logs.
 func TestBrokerLogger(t *testing.T) {
-	logs := newLogBuffer()
+	logs := brokertest.NewLogBuffer()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("app", "logger-test")
 	b, tp := newTestBroker(t, Config{Logger: logger})
 	group := tp.queue(randomName("group-"))
@@ -77,13 +78,13 @@ func TestBrokerLogger(t *testing.T) {
 	if err := p.Send(t.Context(), courier.Message{Topic: topic, Value: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	consumeFailingOnce(t, c, 20*time.Second)
-	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=rabbitmq", "group="+group)
+	brokertest.ConsumeFailingOnce(t, c, 20*time.Second)
+	logs.WaitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=rabbitmq", "group="+group)
 }
 
 func TestErrorForms(t *testing.T) {
 	b, tp := newTestBroker(t, Config{MaxMessageBytes: 1024})
 	topic := tp.exchange(randomName("courier-test-"))
-	roundTrip(t, b, topic, tp.queue(randomName("group-")))
-	checkErrorForms(t, b, "rabbitmq", topic, 1024)
+	brokertest.RoundTrip(t, b, topic, tp.queue(randomName("group-")))
+	brokertest.CheckErrorForms(t, b, "rabbitmq", topic, 1024)
 }

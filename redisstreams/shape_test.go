@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/brokertest"
 	"github.com/courier-go/courier/redisstreams"
 	"github.com/redis/go-redis/v9"
 )
@@ -20,7 +21,7 @@ func TestNewWithClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, b, "with-client", "round-trip")
+	brokertest.RoundTrip(t, b, "with-client", "round-trip")
 	var c *redis.Client
 	if !b.As(&c) || c != admin {
 		t.Errorf("As(*redis.Client) = %v, want the client given to NewWithClient", c)
@@ -82,7 +83,7 @@ func TestAs(t *testing.T) {
 func TestBrokerLogger(t *testing.T) {
 	url := redisURL(t)
 	prefix := testPrefix(t, url)
-	logs := newLogBuffer()
+	logs := brokertest.NewLogBuffer()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("app", "logger-test")
 	cfg, err := redisstreams.ParseURL(mustParse(t, url))
 	if err != nil {
@@ -116,9 +117,9 @@ func TestBrokerLogger(t *testing.T) {
 	if err := p.Send(t.Context(), courier.Message{Topic: "logged", Value: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	consumeFailingOnce(t, c, 10*time.Second)
-	logs.waitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=redis", "group=g")
-	logs.waitLine(t, 5*time.Second, `msg="redis: stream entry cannot be decoded; left pending"`, "app=logger-test", "group=g")
+	brokertest.ConsumeFailingOnce(t, c, 10*time.Second)
+	logs.WaitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=redis", "group=g")
+	logs.WaitLine(t, 5*time.Second, `msg="redis: stream entry cannot be decoded; left pending"`, "app=logger-test", "group=g")
 }
 
 func mustParse(t *testing.T, raw string) *url.URL {
@@ -132,5 +133,5 @@ func mustParse(t *testing.T, raw string) *url.URL {
 
 func TestErrorForms(t *testing.T) {
 	b, _, _ := testBroker(t, "max_message_bytes=1024")
-	checkErrorForms(t, b, "redis", "orders", 1024)
+	brokertest.CheckErrorForms(t, b, "redis", "orders", 1024)
 }

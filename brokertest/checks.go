@@ -1,7 +1,7 @@
-package pulsar_test
+package brokertest
 
-// The helpers of this file are the same in every adapter (only the package line differs): they
-// check what each adapter promises alike (its Logger, its error form) and belong in brokertest.
+// Checks every adapter runs alike outside Run, on a broker it makes with settings of its own
+// (a Logger that records, a small MaxMessageBytes, a client the test owns).
 
 import (
 	"context"
@@ -15,16 +15,19 @@ import (
 	"github.com/courier-go/courier"
 )
 
-// logBuffer is a slog destination a test reads: every Write wakes the waiters.
-type logBuffer struct {
+// LogBuffer is a slog destination a test reads: every Write wakes the waiters. Adapters
+// give it to a broker's Config.Logger to check that their logs arrive there.
+type LogBuffer struct {
 	mu    sync.Mutex
 	text  strings.Builder
 	wrote chan struct{}
 }
 
-func newLogBuffer() *logBuffer { return &logBuffer{wrote: make(chan struct{}, 1)} }
+// NewLogBuffer returns an empty LogBuffer.
+func NewLogBuffer() *LogBuffer { return &LogBuffer{wrote: make(chan struct{}, 1)} }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
+// Write records p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	l.text.Write(p)
 	l.mu.Unlock()
@@ -35,8 +38,9 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// waitLine waits until a line holds every one of parts, and returns it.
-func (l *logBuffer) waitLine(t *testing.T, timeout time.Duration, parts ...string) string {
+// WaitLine waits until a line holds every one of parts, and returns it; it fails the test
+// after timeout, showing the logs.
+func (l *LogBuffer) WaitLine(t *testing.T, timeout time.Duration, parts ...string) string {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -65,9 +69,9 @@ func containsAll(s string, parts []string) bool {
 	return true
 }
 
-// consumeFailingOnce runs c until its handler has seen a message fail once and succeed on
+// ConsumeFailingOnce runs c until its handler has seen a message fail once and succeed on
 // its redelivery: the engine then has logged its retry warning.
-func consumeFailingOnce(t *testing.T, c courier.Consumer, timeout time.Duration) {
+func ConsumeFailingOnce(t *testing.T, c courier.Consumer, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
@@ -86,9 +90,9 @@ func consumeFailingOnce(t *testing.T, c courier.Consumer, timeout time.Duration)
 	}
 }
 
-// checkErrorForms checks that b's errors read "<broker>: <operation> <topic>: ..." and wrap
+// CheckErrorForms checks that b's errors read "<broker>: <operation> <topic>: ..." and wrap
 // the sentinel a caller branches on. b's MaxMessageBytes must be limit.
-func checkErrorForms(t *testing.T, b courier.Broker, broker, topic string, limit int) {
+func CheckErrorForms(t *testing.T, b courier.Broker, broker, topic string, limit int) {
 	t.Helper()
 	p, err := b.NewProducer(t.Context())
 	if err != nil {
@@ -122,8 +126,8 @@ func checkErrorForms(t *testing.T, b courier.Broker, broker, topic string, limit
 	}
 }
 
-// roundTrip sends one message to topic through b and consumes it in a new group.
-func roundTrip(t *testing.T, b courier.Broker, topic, group string) {
+// RoundTrip sends one message to topic through b and consumes it in a new group.
+func RoundTrip(t *testing.T, b courier.Broker, topic, group string) {
 	t.Helper()
 	c, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: group, Topics: []string{topic}})
 	if err != nil {
