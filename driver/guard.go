@@ -50,7 +50,7 @@ type stopKey struct{}
 // handler, a closed consumer (courier.ErrClosed) and a second Consume while one runs.
 func (g *Guard) Start(ctx context.Context, h courier.MessageHandler) (run context.Context, finish func(err *error), runs int, err error) {
 	if h == nil {
-		return nil, nil, 0, fmt.Errorf("%w: %s: Consume needs a handler", courier.ErrInvalidConfig, g.Name)
+		return nil, nil, 0, fmt.Errorf("%s: Consume: %w: a handler is needed", g.Name, courier.ErrInvalidConfig)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
