@@ -2,11 +2,13 @@ package dlq
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/courier-go/courier"
 )
@@ -70,7 +72,10 @@ func (d *deadLetterer) deadLetter(ctx context.Context, msg courier.Message, err 
 	if topic == "" {
 		topic = DefaultTopic(msg.Topic, d.cfg.Group)
 	}
-	dl := d.letter(msg, topic, f)
+	dl, lerr := d.letter(msg, topic, f)
+	if lerr != nil {
+		return fmt.Errorf("dlq: message %s on %q: %w", msg.ID, msg.Topic, lerr)
+	}
 	if perr := d.p.Send(ctx, dl); perr != nil {
 		return fmt.Errorf("dlq: message %s on %q not acknowledged: publishing it to dead-letter topic %q failed: %w (handler error: %v)",
 			msg.ID, msg.Topic, topic, perr, f.Err)
@@ -81,7 +86,9 @@ func (d *deadLetterer) deadLetter(ctx context.Context, msg courier.Message, err 
 }
 
 // letter is the dead letter of msg: the same message on topic, with the dead-letter headers.
-func (d *deadLetterer) letter(msg courier.Message, topic string, f *courier.ExhaustedError) courier.Message {
+// Headers that Send would refuse travel encoded (see EncodedHeaders), and an ID that is not
+// valid UTF-8 in HeaderOriginalID, the dead letter getting a new one.
+func (d *deadLetterer) letter(msg courier.Message, topic string, f *courier.ExhaustedError) (courier.Message, error) {
 	h := withoutDeadLetterHeaders(msg.Headers)
 	reason := ReasonExhausted
 	if f.Permanent {
@@ -96,5 +103,13 @@ func (d *deadLetterer) letter(msg courier.Message, topic string, f *courier.Exha
 	h[HeaderFirstFailure] = f.FirstFailure.UTC().Format(time.RFC3339Nano)
 	h[HeaderFirstFailureAttempt] = strconv.Itoa(f.FirstAttempt)
 	h[HeaderLastFailure] = f.LastFailure.UTC().Format(time.RFC3339Nano)
-	return courier.Message{ID: msg.ID, Topic: topic, Key: msg.Key, Value: msg.Value, Headers: h, Timestamp: msg.Timestamp}
+	if err := encodeRefused(h); err != nil {
+		return courier.Message{}, err
+	}
+	id := msg.ID
+	if !utf8.ValidString(id) {
+		h[HeaderOriginalID] = "base64:" + base64.StdEncoding.EncodeToString([]byte(id))
+		id = ""
+	}
+	return courier.Message{ID: id, Topic: topic, Key: msg.Key, Value: msg.Value, Headers: h, Timestamp: msg.Timestamp}, nil
 }
