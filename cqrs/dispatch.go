@@ -58,6 +58,8 @@ type dispatcher[A any] struct {
 	unknown UnknownPolicy
 	log     *slog.Logger
 
+	countLater bool // the caller counts handled and skipped once its transaction commits
+
 	handled, skipped, failed atomic.Int64
 	warned                   sync.Map // type names already logged at Warn
 }
@@ -77,10 +79,14 @@ func (d *dispatcher[A]) dispatch(ctx context.Context, a A, ev Event) (skipped bo
 	h := d.table.get(ev.Type)
 	if h == nil {
 		if d.unknown == RejectUnknown {
-			d.failed.Add(1)
+			if !d.countLater {
+				d.failed.Add(1)
+			}
 			return false, fmt.Errorf("%w: %s: %q (id %s, stream %q, version %d)", ErrNoHandler, d.table.what, ev.Type, ev.ID, ev.Stream, ev.Version)
 		}
-		d.skipped.Add(1)
+		if !d.countLater {
+			d.skipped.Add(1)
+		}
 		level := slog.LevelDebug
 		if _, seen := d.warned.LoadOrStore(ev.Type, struct{}{}); !seen {
 			level = slog.LevelWarn
@@ -89,10 +95,14 @@ func (d *dispatcher[A]) dispatch(ctx context.Context, a A, ev Event) (skipped bo
 		return true, nil
 	}
 	if err := h(ctx, a, ev); err != nil {
-		d.failed.Add(1)
+		if !d.countLater {
+			d.failed.Add(1)
+		}
 		return false, err
 	}
-	d.handled.Add(1)
+	if !d.countLater {
+		d.handled.Add(1)
+	}
 	return false, nil
 }
 

@@ -1,0 +1,433 @@
+package cqrs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/cqrs"
+)
+
+// source is an in-memory Source: positions are the events' numbers, zero-padded.
+type source struct {
+	mu      sync.Mutex
+	events  []cqrs.Event
+	changed chan struct{}
+}
+
+func newSource() *source { return &source{changed: make(chan struct{})} }
+
+func (s *source) append(stream, typ string, data any) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		panic(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	version := int64(1)
+	for _, e := range s.events {
+		if e.Stream == stream {
+			version++
+		}
+	}
+	n := len(s.events) + 1
+	s.events = append(s.events, cqrs.Event{ID: fmt.Sprintf("e%d", n), Stream: stream, Type: typ, Version: version,
+		Position: fmt.Sprintf("%016d", n), Data: b, Time: time.Now()})
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *source) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *source) Read(ctx context.Context, after string) iter.Seq2[cqrs.Event, error] {
+	return func(yield func(cqrs.Event, error) bool) {
+		from := 0
+		if after != "" {
+			n, err := strconv.Atoi(after)
+			if err != nil {
+				yield(cqrs.Event{}, fmt.Errorf("bad position %q", after))
+				return
+			}
+			from = n
+		}
+		s.mu.Lock()
+		visible := s.events[min(from, len(s.events)):]
+		s.mu.Unlock()
+		for _, e := range visible {
+			if ctx.Err() != nil {
+				yield(cqrs.Event{}, ctx.Err())
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (s *source) all() []cqrs.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]cqrs.Event(nil), s.events...)
+}
+
+// fataler is what the helpers need of a *testing.T or a *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+type Deposited struct{ Amount int }
+type Withdrawn struct{ Amount int }
+
+// ledger is the read model: balances, how often each event was applied, and each stream's
+// last version (handlers refuse an event out of order).
+type ledger struct {
+	Balance map[string]int
+	Applied map[string]int
+	Last    map[string]int64
+}
+
+func newLedger() ledger {
+	return ledger{Balance: map[string]int{}, Applied: map[string]int{}, Last: map[string]int64{}}
+}
+
+func cloneLedger(l ledger) ledger {
+	return ledger{Balance: maps.Clone(l.Balance), Applied: maps.Clone(l.Applied), Last: maps.Clone(l.Last)}
+}
+
+func (l *ledger) note(ev cqrs.Event) error {
+	if ev.Version != l.Last[ev.Stream]+1 {
+		return fmt.Errorf("stream %s: version %d after %d", ev.Stream, ev.Version, l.Last[ev.Stream])
+	}
+	l.Last[ev.Stream] = ev.Version
+	l.Applied[ev.ID]++
+	return nil
+}
+
+// fold is the ledger the events make, computed without the projection.
+func fold(events []cqrs.Event) ledger {
+	l := newLedger()
+	for _, ev := range events {
+		l.Last[ev.Stream] = ev.Version
+		var a struct{ Amount int }
+		_ = json.Unmarshal(ev.Data, &a)
+		switch ev.Type {
+		case "Deposited":
+			l.Balance[ev.Stream] += a.Amount
+		case "Withdrawn":
+			l.Balance[ev.Stream] -= a.Amount
+		default:
+			continue // skipped: not counted as applied
+		}
+		l.Applied[ev.ID] = 1
+	}
+	return l
+}
+
+func newLedgerProjection(t fataler, src cqrs.Source, store *cqrs.MemoryStore[ledger], cfg cqrs.ProjectionConfig) *cqrs.Projection[*ledger] {
+	t.Helper()
+	p, err := cqrs.NewProjection("ledger", src, store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cqrs.Project(p, func(_ context.Context, l *ledger, e Deposited, ev cqrs.Event) error {
+		l.Balance[ev.Stream] += e.Amount
+		return l.note(ev)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cqrs.Project(p, func(_ context.Context, l *ledger, e Withdrawn, ev cqrs.Event) error {
+		l.Balance[ev.Stream] -= e.Amount
+		return l.note(ev)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newLedgerStore(t fataler) *cqrs.MemoryStore[ledger] {
+	t.Helper()
+	s, err := cqrs.NewMemoryStore(newLedger, cloneLedger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func live(s *cqrs.MemoryStore[ledger]) (l ledger, pos string) {
+	s.View("ledger", func(st ledger, p string) { l, pos = cloneLedger(st), p })
+	return l, pos
+}
+
+func equalLedgers(a, b ledger) bool {
+	return maps.Equal(a.Balance, b.Balance) && maps.Equal(a.Applied, b.Applied)
+}
+
+// TestRebuildEqualsLive: on generated histories, with catch-ups and rebuilds at random
+// points, the live model equals the fold of the events after a catch-up, and a Rebuild
+// gives the same model as the one it replaces.
+func TestRebuildEqualsLive(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx := context.Background()
+		src := newSource()
+		store := newLedgerStore(rt)
+		batch := rapid.IntRange(1, 7).Draw(rt, "batch")
+		p := newLedgerProjection(rt, src, store, cqrs.ProjectionConfig{BatchSize: batch})
+		streams := []string{"acc-1", "acc-2", "acc-3"}
+		// Only these streams are versioned by the ledger; "Noise" events are skipped but
+		// keep their stream's version count, so give them a stream of their own.
+		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
+		for i := range steps {
+			switch rapid.IntRange(0, 9).Draw(rt, fmt.Sprintf("step%d", i)) {
+			case 0, 1, 2, 3:
+				stream := rapid.SampledFrom(streams).Draw(rt, "stream")
+				amount := rapid.IntRange(1, 100).Draw(rt, "amount")
+				typ := rapid.SampledFrom([]string{"Deposited", "Deposited", "Withdrawn"}).Draw(rt, "type")
+				src.append(stream, typ, Deposited{Amount: amount})
+			case 4:
+				src.append("audit", "Noise", map[string]int{"x": 1})
+			case 5, 6:
+				if _, err := p.CatchUp(ctx); err != nil {
+					rt.Fatalf("CatchUp: %v", err)
+				}
+			case 7, 8:
+				if _, err := p.CatchUp(ctx); err != nil {
+					rt.Fatalf("CatchUp: %v", err)
+				}
+				before, beforePos := live(store)
+				if err := p.Rebuild(ctx); err != nil {
+					rt.Fatalf("Rebuild: %v", err)
+				}
+				after, afterPos := live(store)
+				if !equalLedgers(before, after) || beforePos != afterPos {
+					rt.Fatalf("rebuilt model %+v at %q differs from the live one %+v at %q", after, afterPos, before, beforePos)
+				}
+			case 9:
+				if err := p.Rebuild(ctx); err != nil { // without catching up first
+					rt.Fatalf("Rebuild: %v", err)
+				}
+			}
+		}
+		if _, err := p.CatchUp(ctx); err != nil {
+			rt.Fatalf("CatchUp: %v", err)
+		}
+		got, pos := live(store)
+		events := src.all()
+		want := fold(events)
+		if !equalLedgers(got, want) {
+			rt.Fatalf("live model %+v, want %+v", got, want)
+		}
+		if len(events) > 0 && pos != events[len(events)-1].Position {
+			rt.Fatalf("checkpoint %q, want the last event's %q", pos, events[len(events)-1].Position)
+		}
+		st, err := p.Status(ctx)
+		if err != nil || st.Behind != 0 || st.Position != pos {
+			rt.Fatalf("status %+v, %v", st, err)
+		}
+	})
+}
+
+// TestRebuildWhileRunning rebuilds, again and again, while Run follows the Source and
+// events keep coming: no event is applied twice or lost, and order holds.
+func TestRebuildWhileRunning(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	src := newSource()
+	store := newLedgerStore(t)
+	p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{BatchSize: 5, PollInterval: time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for i := range 300 {
+		src.append(fmt.Sprintf("acc-%d", i%7), "Deposited", Deposited{Amount: i})
+		if i%60 == 0 {
+			if err := p.Rebuild(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := fold(src.all())
+	deadline := time.Now().Add(timeout)
+	for {
+		got, _ := live(store)
+		if equalLedgers(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live model %+v never reached %+v", got, want)
+		}
+		select {
+		case <-time.After(time.Millisecond): // polling a condition, with a deadline
+		case err := <-done:
+			t.Fatalf("Run returned early: %v", err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	st, err := p.Status(context.Background())
+	if err != nil || st.Behind != 0 || st.LastError != nil {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+}
+
+var errCrash = errors.New("process killed")
+
+// TestCrashBetweenApplyAndCommit: the store fails after the handlers applied a batch and
+// before it is kept; a new projection (a restarted process) never applies an event twice.
+func TestCrashBetweenApplyAndCommit(t *testing.T) {
+	ctx := context.Background()
+	src := newSource()
+	for i := range 50 {
+		src.append(fmt.Sprintf("acc-%d", i%3), "Deposited", Deposited{Amount: 1})
+	}
+	store := newLedgerStore(t)
+	crashes := 0
+	cqrs.SetBeforeCommit(store, func(_ string, _ cqrs.Model, to string) error {
+		if n, _ := strconv.Atoi(to); n%4 == 0 && crashes < 5 { // crash on some batches
+			crashes++
+			return errCrash
+		}
+		return nil
+	})
+	for restarts := 0; ; restarts++ {
+		if restarts > 20 {
+			t.Fatal("never caught up")
+		}
+		p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{BatchSize: 4})
+		_, err := p.CatchUp(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errCrash) {
+			t.Fatal(err)
+		}
+	}
+	if crashes != 5 {
+		t.Fatalf("%d crashes injected, want 5", crashes)
+	}
+	got, _ := live(store)
+	for id, n := range got.Applied {
+		if n != 1 {
+			t.Errorf("event %s applied %d times", id, n)
+		}
+	}
+	if want := fold(src.all()); !equalLedgers(got, want) {
+		t.Fatalf("model %+v, want %+v", got, want)
+	}
+}
+
+// An unknown type is skipped and passed under SkipUnknown; RejectUnknown stops the
+// projection at it, visibly, with nothing of its batch applied.
+func TestProjectionUnknownTypes(t *testing.T) {
+	ctx := context.Background()
+	src := newSource()
+	src.append("acc-1", "Deposited", Deposited{Amount: 5})
+	src.append("audit", "Noise", map[string]int{})
+	src.append("acc-1", "Deposited", Deposited{Amount: 7})
+
+	store := newLedgerStore(t)
+	p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{})
+	if n, err := p.CatchUp(ctx); err != nil || n != 3 {
+		t.Fatalf("CatchUp = %d, %v", n, err)
+	}
+	st, _ := p.Status(ctx)
+	if st.Handled != 2 || st.Skipped != 1 || st.Position != src.all()[2].Position {
+		t.Fatalf("status %+v", st)
+	}
+
+	strict := newLedgerStore(t)
+	ps := newLedgerProjection(t, src, strict, cqrs.ProjectionConfig{BatchSize: 1, Unknown: cqrs.RejectUnknown})
+	n, err := ps.CatchUp(ctx)
+	if !errors.Is(err, cqrs.ErrNoHandler) || n != 1 || !strings.Contains(err.Error(), `"Noise"`) || !strings.Contains(err.Error(), `projection "ledger"`) {
+		t.Fatalf("CatchUp = %d, %v", n, err)
+	}
+	st, _ = ps.Status(ctx)
+	if st.Behind != 2 || st.Handled != 1 || st.Failed != 1 {
+		t.Fatalf("status %+v, want 2 behind", st)
+	}
+	got, _ := live(strict)
+	if got.Balance["acc-1"] != 5 {
+		t.Fatalf("balance %d, want 5 (stopped at the unknown event)", got.Balance["acc-1"])
+	}
+}
+
+// A handler error rolls back the batch and Run reports it in Status until it is fixed.
+func TestProjectionRunReportsErrors(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	src := newSource()
+	src.append("acc-1", "Deposited", Deposited{Amount: 1})
+	src.append("acc-1", "Refunded", Deposited{Amount: 1})
+	store := newLedgerStore(t)
+	p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{Unknown: cqrs.RejectUnknown, PollInterval: time.Millisecond,
+		Backoff: courier.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}})
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := p.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.LastError != nil {
+			if !errors.Is(st.LastError, cqrs.ErrNoHandler) || st.Behind != 2 {
+				t.Fatalf("status %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the error never showed in Status")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, pos := live(store); pos != "" || got.Balance["acc-1"] != 0 {
+		t.Fatalf("the failed batch left %+v at %q", got, pos)
+	}
+}
+
+func TestProjectionBadInput(t *testing.T) {
+	store := newLedgerStore(t)
+	if _, err := cqrs.NewProjection[*ledger]("", nil, nil, cqrs.ProjectionConfig{}); !errors.Is(err, courier.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), "empty name") || !strings.Contains(err.Error(), "nil Source") || !strings.Contains(err.Error(), "nil Store") {
+		t.Errorf("NewProjection: %v", err)
+	}
+	if _, err := cqrs.NewProjection("x", newSource(), store, cqrs.ProjectionConfig{BatchSize: -1, PollInterval: -1}); err == nil ||
+		!strings.Contains(err.Error(), "negative BatchSize") || !strings.Contains(err.Error(), "negative PollInterval") {
+		t.Errorf("bad config: %v", err)
+	}
+	p := newLedgerProjection(t, newSource(), store, cqrs.ProjectionConfig{})
+	if err := cqrs.Project(p, func(context.Context, *ledger, Deposited, cqrs.Event) error { return nil }); !errors.Is(err, cqrs.ErrDuplicateHandler) {
+		t.Errorf("duplicate: %v", err)
+	}
+	if err := cqrs.Project[Withdrawn](p, nil); !errors.Is(err, cqrs.ErrNilHandler) {
+		t.Errorf("nil: %v", err)
+	}
+	if _, err := cqrs.NewMemoryStore[ledger](nil, nil); !errors.Is(err, courier.ErrInvalidConfig) {
+		t.Errorf("NewMemoryStore: %v", err)
+	}
+	if err := store.PromoteShadow(context.Background(), "ledger"); err == nil {
+		t.Error("promoted a shadow that does not exist")
+	}
+	if err := store.Apply(context.Background(), "ledger", cqrs.Live, "elsewhere", "x", func(context.Context, *ledger) error { return nil }); !errors.Is(err, cqrs.ErrCheckpointMoved) {
+		t.Errorf("Apply from a wrong checkpoint: %v", err)
+	}
+}
