@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"maps"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,74 +15,8 @@ import (
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/cqrs"
+	"github.com/courier-go/courier/cqrs/cqrstest"
 )
-
-// source is an in-memory Source: positions are the events' numbers, zero-padded.
-type source struct {
-	mu      sync.Mutex
-	events  []cqrs.Event
-	changed chan struct{}
-}
-
-func newSource() *source { return &source{changed: make(chan struct{})} }
-
-func (s *source) append(stream, typ string, data any) {
-	b, err := json.Marshal(data)
-	if err != nil {
-		panic(err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	version := int64(1)
-	for _, e := range s.events {
-		if e.Stream == stream {
-			version++
-		}
-	}
-	n := len(s.events) + 1
-	s.events = append(s.events, cqrs.Event{ID: fmt.Sprintf("e%d", n), Stream: stream, Type: typ, Version: version,
-		Position: fmt.Sprintf("%016d", n), Data: b, Time: time.Now()})
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-func (s *source) Changed() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.changed
-}
-
-func (s *source) Read(ctx context.Context, after string) iter.Seq2[cqrs.Event, error] {
-	return func(yield func(cqrs.Event, error) bool) {
-		from := 0
-		if after != "" {
-			n, err := strconv.Atoi(after)
-			if err != nil {
-				yield(cqrs.Event{}, fmt.Errorf("bad position %q", after))
-				return
-			}
-			from = n
-		}
-		s.mu.Lock()
-		visible := s.events[min(from, len(s.events)):]
-		s.mu.Unlock()
-		for _, e := range visible {
-			if ctx.Err() != nil {
-				yield(cqrs.Event{}, ctx.Err())
-				return
-			}
-			if !yield(e, nil) {
-				return
-			}
-		}
-	}
-}
-
-func (s *source) all() []cqrs.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]cqrs.Event(nil), s.events...)
-}
 
 // fataler is what the helpers need of a *testing.T or a *rapid.T.
 type fataler interface {
@@ -185,7 +117,7 @@ func equalLedgers(a, b ledger) bool {
 func TestRebuildEqualsLive(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		ctx := context.Background()
-		src := newSource()
+		src := cqrstest.NewSource()
 		store := newLedgerStore(rt)
 		batch := rapid.IntRange(1, 7).Draw(rt, "batch")
 		p := newLedgerProjection(rt, src, store, cqrs.ProjectionConfig{BatchSize: batch})
@@ -199,9 +131,9 @@ func TestRebuildEqualsLive(t *testing.T) {
 				stream := rapid.SampledFrom(streams).Draw(rt, "stream")
 				amount := rapid.IntRange(1, 100).Draw(rt, "amount")
 				typ := rapid.SampledFrom([]string{"Deposited", "Deposited", "Withdrawn"}).Draw(rt, "type")
-				src.append(stream, typ, Deposited{Amount: amount})
+				src.Append(stream, typ, Deposited{Amount: amount})
 			case 4:
-				src.append("audit", "Noise", map[string]int{"x": 1})
+				src.Append("audit", "Noise", map[string]int{"x": 1})
 			case 5, 6:
 				if _, err := p.CatchUp(ctx); err != nil {
 					rt.Fatalf("CatchUp: %v", err)
@@ -228,7 +160,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 			rt.Fatalf("CatchUp: %v", err)
 		}
 		got, pos := live(store)
-		events := src.all()
+		events := src.Events()
 		want := fold(events)
 		if !equalLedgers(got, want) {
 			rt.Fatalf("live model %+v, want %+v", got, want)
@@ -247,20 +179,20 @@ func TestRebuildEqualsLive(t *testing.T) {
 // events keep coming: no event is applied twice or lost, and order holds.
 func TestRebuildWhileRunning(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	src := newSource()
+	src := cqrstest.NewSource()
 	store := newLedgerStore(t)
 	p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{BatchSize: 5, PollInterval: time.Millisecond})
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	for i := range 300 {
-		src.append(fmt.Sprintf("acc-%d", i%7), "Deposited", Deposited{Amount: i})
+		src.Append(fmt.Sprintf("acc-%d", i%7), "Deposited", Deposited{Amount: i})
 		if i%60 == 0 {
 			if err := p.Rebuild(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	want := fold(src.all())
+	want := fold(src.Events())
 	deadline := time.Now().Add(timeout)
 	for {
 		got, _ := live(store)
@@ -292,9 +224,9 @@ var errCrash = errors.New("process killed")
 // before it is kept; a new projection (a restarted process) never applies an event twice.
 func TestCrashBetweenApplyAndCommit(t *testing.T) {
 	ctx := context.Background()
-	src := newSource()
+	src := cqrstest.NewSource()
 	for i := range 50 {
-		src.append(fmt.Sprintf("acc-%d", i%3), "Deposited", Deposited{Amount: 1})
+		src.Append(fmt.Sprintf("acc-%d", i%3), "Deposited", Deposited{Amount: 1})
 	}
 	store := newLedgerStore(t)
 	crashes := 0
@@ -327,7 +259,7 @@ func TestCrashBetweenApplyAndCommit(t *testing.T) {
 			t.Errorf("event %s applied %d times", id, n)
 		}
 	}
-	if want := fold(src.all()); !equalLedgers(got, want) {
+	if want := fold(src.Events()); !equalLedgers(got, want) {
 		t.Fatalf("model %+v, want %+v", got, want)
 	}
 }
@@ -336,10 +268,10 @@ func TestCrashBetweenApplyAndCommit(t *testing.T) {
 // projection at it, visibly, with nothing of its batch applied.
 func TestProjectionUnknownTypes(t *testing.T) {
 	ctx := context.Background()
-	src := newSource()
-	src.append("acc-1", "Deposited", Deposited{Amount: 5})
-	src.append("audit", "Noise", map[string]int{})
-	src.append("acc-1", "Deposited", Deposited{Amount: 7})
+	src := cqrstest.NewSource()
+	src.Append("acc-1", "Deposited", Deposited{Amount: 5})
+	src.Append("audit", "Noise", map[string]int{})
+	src.Append("acc-1", "Deposited", Deposited{Amount: 7})
 
 	store := newLedgerStore(t)
 	p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{})
@@ -347,7 +279,7 @@ func TestProjectionUnknownTypes(t *testing.T) {
 		t.Fatalf("CatchUp = %d, %v", n, err)
 	}
 	st, _ := p.Status(ctx)
-	if st.Handled != 2 || st.Skipped != 1 || st.Position != src.all()[2].Position {
+	if st.Handled != 2 || st.Skipped != 1 || st.Position != src.Events()[2].Position {
 		t.Fatalf("status %+v", st)
 	}
 
@@ -370,9 +302,9 @@ func TestProjectionUnknownTypes(t *testing.T) {
 // A handler error rolls back the batch and Run reports it in Status until it is fixed.
 func TestProjectionRunReportsErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	src := newSource()
-	src.append("acc-1", "Deposited", Deposited{Amount: 1})
-	src.append("acc-1", "Refunded", Deposited{Amount: 1})
+	src := cqrstest.NewSource()
+	src.Append("acc-1", "Deposited", Deposited{Amount: 1})
+	src.Append("acc-1", "Refunded", Deposited{Amount: 1})
 	store := newLedgerStore(t)
 	p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{Unknown: cqrs.RejectUnknown, PollInterval: time.Millisecond,
 		Backoff: courier.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}})
@@ -410,11 +342,11 @@ func TestProjectionBadInput(t *testing.T) {
 		!strings.Contains(err.Error(), "empty name") || !strings.Contains(err.Error(), "nil Source") || !strings.Contains(err.Error(), "nil Store") {
 		t.Errorf("NewProjection: %v", err)
 	}
-	if _, err := cqrs.NewProjection("x", newSource(), store, cqrs.ProjectionConfig{BatchSize: -1, PollInterval: -1}); err == nil ||
+	if _, err := cqrs.NewProjection("x", cqrstest.NewSource(), store, cqrs.ProjectionConfig{BatchSize: -1, PollInterval: -1}); err == nil ||
 		!strings.Contains(err.Error(), "negative BatchSize") || !strings.Contains(err.Error(), "negative PollInterval") {
 		t.Errorf("bad config: %v", err)
 	}
-	p := newLedgerProjection(t, newSource(), store, cqrs.ProjectionConfig{})
+	p := newLedgerProjection(t, cqrstest.NewSource(), store, cqrs.ProjectionConfig{})
 	if err := cqrs.Project(p, func(context.Context, *ledger, Deposited, cqrs.Event) error { return nil }); !errors.Is(err, cqrs.ErrDuplicateHandler) {
 		t.Errorf("duplicate: %v", err)
 	}
