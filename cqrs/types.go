@@ -56,23 +56,42 @@ type Keyed interface {
 }
 
 // TypeName returns the name values of type T travel under (see Named), or an error for a
-// type without a name (an unnamed struct, a map...).
+// type without a name (an unnamed struct, a map...). Names are worked out once per type.
 func TypeName[T any]() (string, error) {
-	var zero T
-	if n, ok := any(zero).(Named); ok {
-		if name := n.TypeName(); name != "" {
-			return name, nil
-		}
-		return "", fmt.Errorf("cqrs: type %s: TypeName returned an empty name", reflect.TypeFor[T]())
-	}
+	ti, err := typeInfoOf[T]()
+	return ti.name, err
+}
+
+// typeInfo is what the buses keep about a type: its name and the headers of its messages,
+// one map per type, shared by all its messages, which producers only read.
+type typeInfo struct {
+	name    string
+	headers map[string]string
+}
+
+var typeInfos sync.Map // reflect.Type -> typeInfo
+
+func typeInfoOf[T any]() (typeInfo, error) {
 	t := reflect.TypeFor[T]()
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+	if ti, ok := typeInfos.Load(t); ok {
+		return ti.(typeInfo), nil
 	}
-	if t.Name() == "" {
-		return "", fmt.Errorf("cqrs: type %s has no name: declare a named type or implement cqrs.Named", reflect.TypeFor[T]())
+	base := t
+	for base.Kind() == reflect.Pointer {
+		base = base.Elem()
 	}
-	return t.Name(), nil
+	name := base.Name()
+	if n, ok := reflect.New(base).Interface().(Named); ok { // a pointer has the value's methods too
+		if name = n.TypeName(); name == "" {
+			return typeInfo{}, fmt.Errorf("cqrs: type %s: TypeName returned an empty name", t)
+		}
+	}
+	if name == "" {
+		return typeInfo{}, fmt.Errorf("cqrs: type %s has no name: declare a named type or implement cqrs.Named", t)
+	}
+	ti := typeInfo{name: name, headers: map[string]string{HeaderType: name}}
+	typeInfos.Store(t, ti)
+	return ti, nil
 }
 
 // Marshaler turns commands and events into bytes and back. It must be safe for concurrent
@@ -110,6 +129,9 @@ func eventFromMessage(m courier.Message) (Event, error) {
 	ev := Event{ID: m.ID, Stream: m.Key, Type: m.Headers[HeaderType], Data: m.Value, Metadata: m.Headers, Time: m.Timestamp}
 	if ev.Type == "" {
 		return ev, fmt.Errorf("%w: message %s on %q has no %s header", ErrDecode, m.ID, m.Topic, HeaderType)
+	}
+	if len(m.Headers) == 1 { // the type alone, as the buses send
+		return ev, nil
 	}
 	if v, ok := m.Headers[HeaderVersion]; ok {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -182,14 +204,18 @@ type publisher struct {
 	m     Marshaler
 }
 
-func (pb *publisher) send(ctx context.Context, name string, v any, headers map[string]string) error {
+func (pb *publisher) send(ctx context.Context, ti typeInfo, v any, headers map[string]string) error {
+	name := ti.name
 	data, err := pb.m.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("cqrs: marshal %s: %w", name, err)
 	}
-	msg := courier.Message{Topic: pb.topic(name), Value: data, Headers: map[string]string{HeaderType: name}}
-	for k, val := range headers {
-		msg.Headers[k] = val
+	msg := courier.Message{Topic: pb.topic(name), Value: data, Headers: ti.headers}
+	if headers != nil {
+		msg.Headers = map[string]string{HeaderType: name}
+		for k, val := range headers {
+			msg.Headers[k] = val
+		}
 	}
 	if k, ok := v.(Keyed); ok {
 		msg.Key = k.AggregateID()
