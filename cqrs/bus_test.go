@@ -37,6 +37,10 @@ type renamed struct{}
 
 func (renamed) TypeName() string { return "orders.v2.Renamed" }
 
+type nameless struct{}
+
+func (*nameless) TypeName() string { return "" }
+
 func TestTypeName(t *testing.T) {
 	for _, c := range []struct {
 		got  func() (string, error)
@@ -45,6 +49,7 @@ func TestTypeName(t *testing.T) {
 		{cqrs.TypeName[PlaceOrder], "PlaceOrder"},
 		{cqrs.TypeName[*PlaceOrder], "PlaceOrder"},
 		{cqrs.TypeName[renamed], "orders.v2.Renamed"},
+		{cqrs.TypeName[*renamed], "orders.v2.Renamed"}, // a nil *renamed must not be called
 	} {
 		if got, err := c.got(); err != nil || got != c.want {
 			t.Errorf("got %q, %v; want %q", got, err, c.want)
@@ -52,6 +57,9 @@ func TestTypeName(t *testing.T) {
 	}
 	if _, err := cqrs.TypeName[map[string]int](); err == nil || !strings.Contains(err.Error(), "has no name") {
 		t.Errorf("unnamed type: %v", err)
+	}
+	if _, err := cqrs.TypeName[nameless](); err == nil || !strings.Contains(err.Error(), "empty name") {
+		t.Errorf("empty TypeName: %v", err)
 	}
 }
 

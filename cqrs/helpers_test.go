@@ -77,3 +77,18 @@ func signal(ch chan struct{}) {
 	default:
 	}
 }
+
+// eventually waits until cond holds, checking it every millisecond, for conditions that
+// nothing signals (a projection's Status, a model caught up by a running projection).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}

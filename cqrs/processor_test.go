@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/cqrs"
+	"github.com/courier-go/courier/dlq"
 )
 
 // One processor with a handler per type shares one consumer; a type without a handler is
@@ -133,5 +135,39 @@ func TestEventHandlerErrorRedelivers(t *testing.T) {
 	}
 	if s := p.Stats(); s != (cqrs.Stats{Handled: 1, Failed: 2}) {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// RejectUnknown with dlq.DeadLetter: an event type nobody handles comes back a bounded number
+// of times, then lands in the dead-letter topic, acknowledged; the events after it go on.
+func TestRejectUnknownWithDeadLetter(t *testing.T) {
+	ctx := context.Background()
+	b := newBroker(t)
+	bus, _ := cqrs.NewEventBus(cqrs.EventBusConfig{Producer: producer(t, b), Topic: func(string) string { return "orders" }})
+	p, _ := cqrs.NewEventProcessor(cqrs.EventProcessorConfig{Name: "strict", Unknown: cqrs.RejectUnknown})
+	note := make(chan struct{}, 1)
+	must(t, cqrs.OnEvent(p, func(context.Context, OrderShipped, cqrs.Event) error { signal(note); return nil }))
+	dl, err := dlq.DeadLetter(producer(t, b), dlq.DeadLetterConfig{Group: "strict", MaxAttempts: 3})
+	must(t, err)
+	must(t, cqrs.Publish(ctx, bus, OrderPlaced{OrderID: "o1"})) // no handler in this group
+	must(t, cqrs.Publish(ctx, bus, OrderShipped{OrderID: "o1"}))
+	consume(t, b, "strict", "orders", dl(p))
+	dead := make(chan courier.Message, 1)
+	consume(t, b, "ops", dlq.DefaultTopic("orders", "strict"), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+		dead <- m
+		return nil
+	}))
+	select {
+	case m := <-dead:
+		info, err := dlq.ParseInfo(m)
+		if err != nil || info.Attempts != 3 || m.Headers[cqrs.HeaderType] != "OrderPlaced" || !strings.Contains(info.Error, "no handler registered") {
+			t.Fatalf("dead letter %v, info %+v, %v", m.Headers, info, err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("the unknown event never reached the dead-letter topic")
+	}
+	waitFor(t, note, func() bool { return p.Stats().Handled == 1 })
+	if s := p.Stats(); s.Failed != 3 || s.Skipped != 0 {
+		t.Fatalf("stats %+v, want 3 rejections", s)
 	}
 }

@@ -193,21 +193,10 @@ func TestRebuildWhileRunning(t *testing.T) {
 		}
 	}
 	want := fold(src.Events())
-	deadline := time.Now().Add(timeout)
-	for {
+	eventually(t, "the live model to catch up", func() bool {
 		got, _ := live(store)
-		if equalLedgers(got, want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("live model %+v never reached %+v", got, want)
-		}
-		select {
-		case <-time.After(time.Millisecond): // polling a condition, with a deadline
-		case err := <-done:
-			t.Fatalf("Run returned early: %v", err)
-		}
-	}
+		return equalLedgers(got, want)
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
@@ -310,22 +299,16 @@ func TestProjectionRunReportsErrors(t *testing.T) {
 		Backoff: courier.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}})
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(timeout)
-	for {
-		st, err := p.Status(ctx)
-		if err != nil {
+	var st cqrs.Status
+	eventually(t, "the error to show in Status", func() bool {
+		var err error
+		if st, err = p.Status(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if st.LastError != nil {
-			if !errors.Is(st.LastError, cqrs.ErrNoHandler) || st.Behind != 2 {
-				t.Fatalf("status %+v", st)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the error never showed in Status")
-		}
-		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+		return st.LastError != nil
+	})
+	if !errors.Is(st.LastError, cqrs.ErrNoHandler) || st.Behind != 2 {
+		t.Fatalf("status %+v", st)
 	}
 	cancel()
 	if err := <-done; err != nil {
