@@ -53,7 +53,7 @@ func TestEventProcessorGroup(t *testing.T) {
 	must(t, cqrs.Publish(ctx, bus, OrderShipped{OrderID: "o1"}))
 	consume(t, b, "billing", "orders", p)
 	waitFor(t, note, func() bool { mu.Lock(); defer mu.Unlock(); return len(log) == 2 })
-	waitFor(t, note, func() bool { return p.Stats().Skipped == 1 })
+	eventually(t, "the counts", func() bool { s := p.Stats(); return s.Handled == 2 && s.Skipped == 1 })
 	if strings.Join(log, ", ") != "placed o1 v1, shipped o1" {
 		t.Fatalf("handled %v", log)
 	}
@@ -127,7 +127,7 @@ func TestEventHandlerErrorRedelivers(t *testing.T) {
 	}))
 	must(t, cqrs.Publish(ctx, bus, OrderPlaced{OrderID: "o1"}))
 	consume(t, b, "g", "events.OrderPlaced", p)
-	waitFor(t, note, func() bool { return p.Stats().Handled == 1 })
+	eventually(t, "the handled count", func() bool { return p.Stats().Handled == 1 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(attempts) != 3 {
@@ -166,7 +166,7 @@ func TestRejectUnknownWithDeadLetter(t *testing.T) {
 	case <-time.After(timeout):
 		t.Fatal("the unknown event never reached the dead-letter topic")
 	}
-	waitFor(t, note, func() bool { return p.Stats().Handled == 1 })
+	eventually(t, "the handled count", func() bool { return p.Stats().Handled == 1 })
 	if s := p.Stats(); s.Failed != 3 || s.Skipped != 0 {
 		t.Fatalf("stats %+v, want 3 rejections", s)
 	}

@@ -30,6 +30,50 @@ type Notifier interface {
 	Changed() <-chan struct{}
 }
 
+// Counter is implemented by Sources that can count the events after a position without
+// reading them; Status uses it for Behind, and otherwise reads and counts.
+type Counter interface {
+	CountAfter(ctx context.Context, after string) (int64, error)
+}
+
+// Signal is a Notifier set off by anything that knows new events exist: most usefully a
+// courier consumer of the topic an event store's outbox relay publishes to. Give the Signal
+// to the Consumer as its handler and to ProjectionConfig.Notifier: the projection then reads
+// the new events from its Source at once, in order, with its checkpoint, instead of at its
+// next poll. The messages are only a wake-up call (and are acknowledged at once); the
+// events come from the Source, so none is applied twice or out of order however the broker
+// delivers. The zero Signal is ready to use.
+type Signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// Changed returns a channel closed at the next Notify.
+func (s *Signal) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+// Notify wakes whoever waits on a channel Changed returned.
+func (s *Signal) Notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
+
+// HandleMessage calls Notify and acknowledges msg.
+func (s *Signal) HandleMessage(context.Context, courier.Message) error {
+	s.Notify()
+	return nil
+}
+
 // Model names one of a projection's two read models in a Store.
 type Model uint8
 
@@ -80,9 +124,12 @@ type ProjectionConfig struct {
 	// BatchSize is the most events applied in one Store transaction; 0 means
 	// DefaultBatchSize.
 	BatchSize int
-	// PollInterval is how long Run waits for new events once caught up, when the Source is
-	// not a Notifier (or as a safety net when it is); 0 means DefaultPollInterval.
+	// PollInterval is how long Run waits for new events once caught up, when there is no
+	// Notifier (or as a safety net when there is); 0 means DefaultPollInterval.
 	PollInterval time.Duration
+	// Notifier wakes Run when new events may be visible, e.g. a *Signal a broker consumer
+	// sets off; nil means the Source, if it is a Notifier.
+	Notifier Notifier
 	// Backoff is Run's delay after a failed catch-up; the zero value means
 	// courier.DefaultBackoff.
 	Backoff courier.Backoff
@@ -268,7 +315,10 @@ func (p *Projection[Tx]) applyFrom(ctx context.Context, m Model, from string) (i
 // catch-up is logged, shown in Status.LastError and tried again after a backoff: a
 // projection stuck on an event stays stuck, visibly, until the cause is fixed.
 func (p *Projection[Tx]) Run(ctx context.Context) error {
-	notifier, _ := p.src.(Notifier)
+	notifier := p.cfg.Notifier
+	if notifier == nil {
+		notifier, _ = p.src.(Notifier)
+	}
 	timer := time.NewTimer(p.cfg.PollInterval)
 	defer timer.Stop()
 	failures := 0
@@ -331,7 +381,7 @@ func (p *Projection[Tx]) Rebuild(ctx context.Context) error {
 }
 
 // Status reports the projection's position and how far it is behind its Source, which it
-// counts by reading the Source from the position.
+// asks a Counter for, or else counts by reading the Source from the position.
 func (p *Projection[Tx]) Status(ctx context.Context) (Status, error) {
 	s := Status{Name: p.name, Rebuilding: p.rebuilding.Load(), Stats: p.d.stats()}
 	p.mu.Lock()
@@ -342,6 +392,12 @@ func (p *Projection[Tx]) Status(ctx context.Context) (Status, error) {
 		return s, fmt.Errorf("cqrs: projection %q: read checkpoint: %w", p.name, err)
 	}
 	s.Position = pos
+	if c, ok := p.src.(Counter); ok {
+		if s.Behind, err = c.CountAfter(ctx, pos); err != nil {
+			return s, fmt.Errorf("cqrs: projection %q: count events behind: %w", p.name, err)
+		}
+		return s, nil
+	}
 	for _, err := range p.src.Read(ctx, pos) {
 		if err != nil {
 			return s, fmt.Errorf("cqrs: projection %q: count events behind: %w", p.name, err)
