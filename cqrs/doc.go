@@ -33,7 +33,11 @@
 // transaction of its Store together with the projection's checkpoint, so a crash between
 // applying an event and saving the checkpoint rolls both back and the event is applied once.
 // Rebuild replays the whole Source into a shadow read model and swaps it in atomically;
-// Status reports the last position applied and how many events the projection is behind.
+// Status reports the last position applied, how many events the projection is behind, its
+// counters and the last error of Run (a projection stuck on an event says so there).
+// An event type without a handler is skipped past (SkipUnknown) or stops the projection
+// (RejectUnknown). Run follows the Source; a Notifier, such as a Signal that a consumer of
+// the events' broker topic sets off, wakes it as soon as events are appended.
 // MemoryStore keeps read models in memory (for tests and small services); the module
 // github.com/courier-go/courier/cqrs/pgprojection keeps them in PostgreSQL.
 package cqrs

@@ -285,7 +285,9 @@ func (p *Projection[Tx]) applyFrom(ctx context.Context, m Model, from string) (i
 			return nil
 		})
 		if err != nil {
-			p.d.failed.Add(1)
+			if !errors.Is(err, ErrCheckpointMoved) {
+				p.d.failed.Add(1)
+			}
 			return err
 		}
 		p.d.handled.Add(int64(len(batch)) - skipped)
@@ -353,10 +355,15 @@ func (p *Projection[Tx]) Run(ctx context.Context) error {
 	}
 }
 
+// maxRebuildPasses bounds Rebuild's catch-up passes before the swap.
+const maxRebuildPasses = 8
+
 // Rebuild replays the whole Source into the Shadow model, then swaps it in for the Live
 // one atomically. The Live model keeps serving queries (and may keep catching up) in the
 // meantime; after the swap, runners continue from the Shadow's checkpoint. An error leaves
-// the Live model as it was; the next Rebuild starts the Shadow again.
+// the Live model as it was; the next Rebuild starts the Shadow again. Run one Rebuild of a
+// projection at a time: a second one, in another process, would empty the Shadow the first
+// is filling (in this process, a second call fails at once).
 func (p *Projection[Tx]) Rebuild(ctx context.Context) error {
 	if !p.rebuilding.CompareAndSwap(false, true) {
 		return fmt.Errorf("cqrs: projection %q: a Rebuild is already running", p.name)
@@ -365,12 +372,14 @@ func (p *Projection[Tx]) Rebuild(ctx context.Context) error {
 	if err := p.store.ResetShadow(ctx, p.name); err != nil {
 		return fmt.Errorf("cqrs: projection %q: reset shadow: %w", p.name, err)
 	}
-	for {
+	// Each pass applies what was appended during the one before; stop once a pass is short
+	// (or after a few, under a steady stream of events): the Live runner does the rest.
+	for pass := 0; pass < maxRebuildPasses; pass++ {
 		n, err := p.catchUp(ctx, Shadow)
 		if err != nil {
 			return fmt.Errorf("rebuild: %w", err)
 		}
-		if n < p.cfg.BatchSize { // close enough to the end: the Live runner does the rest
+		if n < p.cfg.BatchSize {
 			break
 		}
 	}

@@ -11,7 +11,13 @@
 //
 // A Rebuild fills the schema "<Schema>_shadow", then, in one transaction, drops the live
 // schema and renames the shadow to it: queries see the old model or the new one, never a
-// half-built one. (They wait for the swap's brief exclusive lock.)
+// half-built one. (They wait for the swap's brief exclusive lock.) Objects outside the schema
+// that depend on its tables (views, foreign keys) are dropped with the old schema: keep
+// everything a read model needs inside its schema.
+//
+// Several processes may run the same projection: the checkpoint row's lock makes their
+// batches take turns, and a batch whose checkpoint was moved by another is rolled back and
+// read again.
 package pgprojection
 
 import (
