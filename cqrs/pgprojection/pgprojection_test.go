@@ -34,14 +34,16 @@ type env struct {
 	view  string // the read model's schema
 }
 
-func newEnv(t *testing.T) env {
+func newEnv(t testing.TB) env {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(testenv.Broker(t, testenv.PostgresURL, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off" // tests only
+	if _, bench := t.(*testing.B); !bench {
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off" // tests only; benchmarks keep durable commits
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +71,7 @@ func newEnv(t *testing.T) env {
 
 // projection is the balances projection; its handler counts how often each event was
 // applied, so that a double application shows.
-func (e env) projection(t *testing.T, src cqrs.Source, cfg cqrs.ProjectionConfig) *cqrs.Projection[pgx.Tx] {
+func (e env) projection(t testing.TB, src cqrs.Source, cfg cqrs.ProjectionConfig) *cqrs.Projection[pgx.Tx] {
 	t.Helper()
 	p, err := cqrs.NewProjection("balances", src, e.store, cfg)
 	if err != nil {
