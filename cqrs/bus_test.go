@@ -1,11 +1,14 @@
 package cqrs_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/cqrs"
@@ -231,5 +234,51 @@ func TestQueryBus(t *testing.T) {
 	}
 	if err := cqrs.HandleQuery(&q, func(context.Context, OrderTotal) (int, error) { return 0, nil }); !errors.Is(err, cqrs.ErrDuplicateHandler) {
 		t.Fatalf("duplicate: %v", err)
+	}
+}
+
+// tagged is a Marshaler of its own: JSON behind a version tag, so that the test can see
+// that both sides use it.
+type tagged struct{}
+
+func (tagged) Marshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append([]byte("v1:"), b...), err
+}
+
+func (tagged) Unmarshal(data []byte, v any) error {
+	rest, ok := bytes.CutPrefix(data, []byte("v1:"))
+	if !ok {
+		return errors.New("not tagged")
+	}
+	return json.Unmarshal(rest, v)
+}
+
+func TestPluggableMarshaler(t *testing.T) {
+	ctx := context.Background()
+	b := newBroker(t)
+	bus, err := cqrs.NewCommandBus(cqrs.CommandBusConfig{Producer: producer(t, b), Topic: "commands", Marshaler: tagged{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan PlaceOrder, 1)
+	must(t, cqrs.HandleCommand(bus, func(_ context.Context, c PlaceOrder) error { got <- c; return nil }))
+	must(t, cqrs.SendCommand(ctx, bus, PlaceOrder{OrderID: "o7", Amount: 9}))
+	raw := make(chan courier.Message, 1)
+	consume(t, b, "peek", "commands", courier.HandlerFunc(func(_ context.Context, m courier.Message) error { raw <- m; return nil }))
+	consume(t, b, "handlers", "commands", bus)
+	for range 2 {
+		select {
+		case c := <-got:
+			if c != (PlaceOrder{"o7", 9}) {
+				t.Fatalf("decoded %+v", c)
+			}
+		case m := <-raw:
+			if !bytes.HasPrefix(m.Value, []byte("v1:")) || m.Key != "o7" || m.Headers[cqrs.HeaderType] != "PlaceOrder" {
+				t.Fatalf("sent %q with key %q, headers %v", m.Value, m.Key, m.Headers)
+			}
+		case <-time.After(timeout):
+			t.Fatal("timed out")
+		}
 	}
 }
