@@ -41,7 +41,7 @@ const (
 	HeaderVersion = "cqrs-version"
 )
 
-// Named lets a command, event or query type choose the name it travels under. Without it
+// Named lets a command or event type choose the name it travels under. Without it
 // the name is the Go type's name, without its package ("OrderPlaced" for
 // orders.OrderPlaced or *orders.OrderPlaced).
 type Named interface {
@@ -62,11 +62,9 @@ func TypeName[T any]() (string, error) {
 	return ti.name, err
 }
 
-// typeInfo is what the buses keep about a type: its name and the headers of its messages,
-// one map per type, shared by all its messages, which producers only read.
+// typeInfo is what the buses keep about a type.
 type typeInfo struct {
-	name    string
-	headers map[string]string
+	name string
 }
 
 var typeInfos sync.Map // reflect.Type -> typeInfo
@@ -89,7 +87,7 @@ func typeInfoOf[T any]() (typeInfo, error) {
 	if name == "" {
 		return typeInfo{}, fmt.Errorf("cqrs: type %s has no name: declare a named type or implement cqrs.Named", t)
 	}
-	ti := typeInfo{name: name, headers: map[string]string{HeaderType: name}}
+	ti := typeInfo{name: name}
 	typeInfos.Store(t, ti)
 	return ti, nil
 }
@@ -210,13 +208,10 @@ func (pb *publisher) send(ctx context.Context, ti typeInfo, v any, headers map[s
 	if err != nil {
 		return fmt.Errorf("cqrs: marshal %s: %w", name, err)
 	}
-	msg := courier.Message{Topic: pb.topic(name), Value: data, Headers: ti.headers}
-	if headers != nil {
-		msg.Headers = map[string]string{HeaderType: name}
-		for k, val := range headers {
-			msg.Headers[k] = val
-		}
-	}
+	// A map of its own for each message: producer middleware (tracing) may add to it.
+	msg := courier.Message{Topic: pb.topic(name), Value: data, Headers: make(map[string]string, 1+len(headers))}
+	msg.Headers[HeaderType] = name
+	maps.Copy(msg.Headers, headers)
 	if k, ok := v.(Keyed); ok {
 		msg.Key = k.AggregateID()
 	}

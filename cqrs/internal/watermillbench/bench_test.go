@@ -113,10 +113,8 @@ func rawSide(typed bool) func(ctx context.Context, tb testing.TB) side {
 	return func(ctx context.Context, tb testing.TB) side {
 		b, p, c := memoryPipe(ctx, tb)
 		cnt := newCounter()
-		var headers map[string]string
 		name := "courier-raw-bare"
 		if typed {
-			headers = map[string]string{cqrs.HeaderType: "OrderPlaced"}
 			name = "courier-raw"
 		}
 		stop := consumeIn(ctx, c, courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
@@ -138,7 +136,11 @@ func rawSide(typed bool) func(ctx context.Context, tb testing.TB) side {
 				if err != nil {
 					return err
 				}
-				return p.Send(ctx, courier.Message{Topic: "orders", Key: e.OrderID, Value: v, Headers: headers})
+				m := courier.Message{Topic: "orders", Key: e.OrderID, Value: v}
+				if typed {
+					m.Headers = map[string]string{cqrs.HeaderType: "OrderPlaced"}
+				}
+				return p.Send(ctx, m)
 			})
 		}}
 	}
