@@ -44,6 +44,10 @@ func (p UnknownPolicy) validate() error {
 	return nil
 }
 
+// maxWarned bounds the type names a dispatcher remembers having warned about, so that
+// messages with ever new type names cannot grow it without end.
+const maxWarned = 1024
+
 // Stats counts what a command bus, event processor or projection did.
 type Stats struct {
 	Handled int64 // messages or events its handlers handled without error
@@ -61,7 +65,8 @@ type dispatcher[A any] struct {
 	countLater bool // the caller counts handled and skipped once its transaction commits
 
 	handled, skipped, failed atomic.Int64
-	warned                   sync.Map // type names already logged at Warn
+	warned                   sync.Map     // type names already logged at Warn, up to maxWarned
+	nWarned                  atomic.Int64 // entries in warned
 }
 
 func (d *dispatcher[A]) init(what string, unknown UnknownPolicy, log *slog.Logger) {
@@ -88,8 +93,11 @@ func (d *dispatcher[A]) dispatch(ctx context.Context, a A, ev Event) (skipped bo
 			d.skipped.Add(1)
 		}
 		level := slog.LevelDebug
-		if _, seen := d.warned.LoadOrStore(ev.Type, struct{}{}); !seen {
-			level = slog.LevelWarn
+		if d.nWarned.Load() < maxWarned {
+			if _, seen := d.warned.LoadOrStore(ev.Type, struct{}{}); !seen {
+				d.nWarned.Add(1)
+				level = slog.LevelWarn
+			}
 		}
 		d.log.Log(ctx, level, "cqrs: skipped a type without a handler", "where", d.table.what, "type", ev.Type, "id", ev.ID, "stream", ev.Stream)
 		return true, nil

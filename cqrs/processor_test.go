@@ -3,6 +3,8 @@ package cqrs_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -169,5 +171,52 @@ func TestRejectUnknownWithDeadLetter(t *testing.T) {
 	eventually(t, "the handled count", func() bool { return p.Stats().Handled == 1 })
 	if s := p.Stats(); s.Failed != 3 || s.Skipped != 0 {
 		t.Fatalf("stats %+v, want 3 rejections", s)
+	}
+}
+
+// recorder is a slog.Handler that keeps level and message of each record.
+type recorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	line := rec.Level.String() + " " + rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == "type" {
+			line += " " + a.Value.String()
+		}
+		return true
+	})
+	r.lines = append(r.lines, line)
+	return nil
+}
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recorder) WithGroup(string) slog.Handler      { return r }
+
+// A skipped type is logged at Warn the first time, at Debug after that, without payload.
+func TestUnknownTypeLogged(t *testing.T) {
+	rec := &recorder{}
+	p, _ := cqrs.NewEventProcessor(cqrs.EventProcessorConfig{Name: "g", Logger: slog.New(rec)})
+	for _, typ := range []string{"A", "A", "B", "A"} {
+		m := courier.Message{ID: "m", Topic: "t", Headers: map[string]string{cqrs.HeaderType: typ}, Value: []byte(`{"secret":"x"}`)}
+		if err := p.HandleMessage(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"WARN cqrs: skipped a type without a handler A",
+		"DEBUG cqrs: skipped a type without a handler A",
+		"WARN cqrs: skipped a type without a handler B",
+		"DEBUG cqrs: skipped a type without a handler A",
+	}
+	if !slices.Equal(rec.lines, want) {
+		t.Fatalf("logged %q, want %q", rec.lines, want)
+	}
+	if s := p.Stats(); s.Skipped != 4 {
+		t.Fatalf("stats %+v", s)
 	}
 }
