@@ -59,11 +59,7 @@ func newEnv(t testing.TB) env {
 	if e.store, err = pgprojection.New(ctx, pool, pgprojection.Config{Schema: cpSchema}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Define(ctx, "balances", pgprojection.ReadModel{Schema: e.view, Setup: func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `CREATE TABLE balances (stream text PRIMARY KEY, amount bigint NOT NULL);
-			CREATE TABLE applied (event_id text PRIMARY KEY, times int NOT NULL)`)
-		return err
-	}}); err != nil {
+	if err := e.store.Define(ctx, "balances", pgprojection.ReadModel{Schema: e.view, Setup: setupBalances}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -77,23 +73,41 @@ func (e env) projection(t testing.TB, src cqrs.Source, cfg cqrs.ProjectionConfig
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cqrs.Project(p, func(ctx context.Context, tx pgx.Tx, d Deposited, ev cqrs.Event) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO balances VALUES ($1, $2) ON CONFLICT (stream) DO UPDATE SET amount = balances.amount + $2`,
-			ev.Stream, d.Amount); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO applied VALUES ($1, 1) ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1`, ev.ID)
-		return err
-	}); err != nil {
+	if err := cqrs.Project(p, applyDeposit); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
+func applyDeposit(ctx context.Context, tx pgx.Tx, d Deposited, ev cqrs.Event) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO balances VALUES ($1, $2) ON CONFLICT (stream) DO UPDATE SET amount = balances.amount + $2`,
+		ev.Stream, d.Amount); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO applied VALUES ($1, 1) ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1`, ev.ID)
+	return err
+}
+
 // snapshot reads the live read model: balances, and events applied more than once.
 func (e env) snapshot(t *testing.T) (map[string]int64, []string) {
 	t.Helper()
-	ctx := context.Background()
+	bal, twice, err := e.readErr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bal, twice
+}
+
+// read is snapshot for a rapid.T: a failed read shows as an empty model.
+func (e env) read(ctx context.Context) (map[string]int64, []string) {
+	bal, twice, err := e.readErr(ctx)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	return bal, twice
+}
+
+func (e env) readErr(ctx context.Context) (map[string]int64, []string, error) {
 	bal := map[string]int64{}
 	rows, _ := e.pool.Query(ctx, `SELECT stream, amount FROM `+e.view+`.balances`)
 	var (
@@ -101,14 +115,11 @@ func (e env) snapshot(t *testing.T) (map[string]int64, []string) {
 		n int64
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&s, &n}, func() error { bal[s] = n; return nil }); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	rows, _ = e.pool.Query(ctx, `SELECT event_id FROM `+e.view+`.applied WHERE times <> 1`)
 	twice, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bal, twice
+	return bal, twice, err
 }
 
 func want(src *cqrstest.Source) map[string]int64 {
