@@ -2,8 +2,10 @@ package cqrs_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
+	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/cqrs"
 )
 
@@ -35,4 +37,55 @@ func BenchmarkInProcess(b *testing.B) {
 			}
 		}
 	})
+}
+
+// lastMessage is a Producer that keeps the last message sent, for measuring without a broker.
+type lastMessage struct {
+	nopProducer
+	m courier.Message
+}
+
+func (p *lastMessage) Send(_ context.Context, m courier.Message) error { p.m = m; return nil }
+
+// What the typed layer costs per event, without a broker: Publish then HandleMessage on the
+// same message, against json.Marshal then json.Unmarshal of the same event:
+// go test -run '^$' -bench Overhead ./cqrs/
+func BenchmarkOverhead(b *testing.B) {
+	ctx := context.Background()
+	e := OrderPlaced{OrderID: "order-42", Amount: 1234}
+	var sink int
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v, err := json.Marshal(e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var got OrderPlaced
+			if err := json.Unmarshal(v, &got); err != nil {
+				b.Fatal(err)
+			}
+			sink += got.Amount
+		}
+	})
+	b.Run("cqrs", func(b *testing.B) {
+		p := &lastMessage{}
+		bus, _ := cqrs.NewEventBus(cqrs.EventBusConfig{Producer: p, Topic: func(string) string { return "orders" }})
+		proc, _ := cqrs.NewEventProcessor(cqrs.EventProcessorConfig{Name: "bench"})
+		if err := cqrs.OnEvent(proc, func(_ context.Context, got OrderPlaced, _ cqrs.Event) error { sink += got.Amount; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := cqrs.Publish(ctx, bus, e); err != nil {
+				b.Fatal(err)
+			}
+			if err := proc.HandleMessage(ctx, p.m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if sink == 0 {
+		b.Fatal("nothing decoded")
+	}
 }

@@ -147,7 +147,7 @@ func rawSide(typed bool) func(ctx context.Context, tb testing.TB) side {
 }
 
 func memoryPipe(ctx context.Context, tb testing.TB) (*memory.Broker, courier.Producer, courier.Consumer) {
-	b, err := memory.New(ctx, memory.Config{MaxMessagesPerTopic: 4 * roundSize, Logger: slog.New(slog.DiscardHandler)})
+	b, err := memory.New(ctx, memory.Config{MaxMessagesPerTopic: 2 * roundSize, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatal(err)
 	}
