@@ -100,14 +100,13 @@ func SendCommand[C any](ctx context.Context, b *CommandBus, cmd C) error {
 	if b == nil {
 		return fmt.Errorf("%w: SendCommand on a nil CommandBus", courier.ErrInvalidConfig)
 	}
-	ti, err := typeInfoOf[C]()
+	name, err := TypeName[C]()
 	if err != nil {
 		return err
 	}
 	if b.pub != nil {
-		return b.pub.send(ctx, ti, cmd, nil)
+		return b.pub.send(ctx, name, cmd, nil)
 	}
-	name := ti.name
 	b.mu.RLock()
 	h, _ := b.direct[name].(func(context.Context, C) error)
 	b.mu.RUnlock()

@@ -68,11 +68,11 @@ func publish[E any](ctx context.Context, b *EventBus, e E, headers map[string]st
 	if b == nil {
 		return fmt.Errorf("%w: publish on a nil EventBus", courier.ErrInvalidConfig)
 	}
-	ti, err := typeInfoOf[E]()
+	name, err := TypeName[E]()
 	if err != nil {
 		return err
 	}
-	return b.pub.send(ctx, ti, e, headers)
+	return b.pub.send(ctx, name, e, headers)
 }
 
 // EventProcessorConfig configures an EventProcessor.

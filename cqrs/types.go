@@ -58,21 +58,9 @@ type Keyed interface {
 // TypeName returns the name values of type T travel under (see Named), or an error for a
 // type without a name (an unnamed struct, a map...). Names are worked out once per type.
 func TypeName[T any]() (string, error) {
-	ti, err := typeInfoOf[T]()
-	return ti.name, err
-}
-
-// typeInfo is what the buses keep about a type.
-type typeInfo struct {
-	name string
-}
-
-var typeInfos sync.Map // reflect.Type -> typeInfo
-
-func typeInfoOf[T any]() (typeInfo, error) {
 	t := reflect.TypeFor[T]()
-	if ti, ok := typeInfos.Load(t); ok {
-		return ti.(typeInfo), nil
+	if name, ok := typeNames.Load(t); ok {
+		return name.(string), nil
 	}
 	base := t
 	for base.Kind() == reflect.Pointer {
@@ -81,16 +69,17 @@ func typeInfoOf[T any]() (typeInfo, error) {
 	name := base.Name()
 	if n, ok := reflect.New(base).Interface().(Named); ok { // a pointer has the value's methods too
 		if name = n.TypeName(); name == "" {
-			return typeInfo{}, fmt.Errorf("cqrs: type %s: TypeName returned an empty name", t)
+			return "", fmt.Errorf("cqrs: type %s: TypeName returned an empty name", t)
 		}
 	}
 	if name == "" {
-		return typeInfo{}, fmt.Errorf("cqrs: type %s has no name: declare a named type or implement cqrs.Named", t)
+		return "", fmt.Errorf("cqrs: type %s has no name: declare a named type or implement cqrs.Named", t)
 	}
-	ti := typeInfo{name: name}
-	typeInfos.Store(t, ti)
-	return ti, nil
+	typeNames.Store(t, name)
+	return name, nil
 }
+
+var typeNames sync.Map // reflect.Type -> string
 
 // Marshaler turns commands and events into bytes and back. It must be safe for concurrent
 // use.
@@ -202,8 +191,7 @@ type publisher struct {
 	m     Marshaler
 }
 
-func (pb *publisher) send(ctx context.Context, ti typeInfo, v any, headers map[string]string) error {
-	name := ti.name
+func (pb *publisher) send(ctx context.Context, name string, v any, headers map[string]string) error {
 	data, err := pb.m.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("cqrs: marshal %s: %w", name, err)
