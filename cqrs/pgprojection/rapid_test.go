@@ -39,7 +39,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 		if err := cqrs.Project(p, applyDeposit); err != nil {
 			rt.Fatal(err)
 		}
-		for i := range rapid.IntRange(1, 15).Draw(rt, "steps") {
+		for i := range rapid.IntRange(1, 10).Draw(rt, "steps") {
 			switch rapid.IntRange(0, 4).Draw(rt, fmt.Sprintf("step%d", i)) {
 			case 0, 1:
 				src.Append(rapid.SampledFrom([]string{"a", "b", "c"}).Draw(rt, "stream"), "Deposited",
