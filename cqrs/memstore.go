@@ -13,6 +13,7 @@ import (
 // on a copy made with the clone function and keeps it, with the checkpoint, only when every
 // handler of the batch succeeded: so a failure half-way through a batch leaves no trace.
 // Copying costs time in proportion to the state; keep BatchSize large for large states.
+// Applies and Views take turns on one lock: a handler must not call View.
 type MemoryStore[S any] struct {
 	newState func() S
 	clone    func(S) S

@@ -248,7 +248,7 @@ func (p *Projection[Tx]) CatchUp(ctx context.Context) (int, error) {
 }
 
 func (p *Projection[Tx]) catchUp(ctx context.Context, m Model) (int, error) {
-	applied := 0
+	applied, last := 0, "\x00" // no checkpoint is "\x00"
 	for {
 		from, err := p.store.Checkpoint(ctx, p.name, m)
 		if err != nil {
@@ -256,10 +256,11 @@ func (p *Projection[Tx]) catchUp(ctx context.Context, m Model) (int, error) {
 		}
 		n, err := p.applyFrom(ctx, m, from)
 		applied += n
-		if errors.Is(err, ErrCheckpointMoved) && ctx.Err() == nil {
+		if errors.Is(err, ErrCheckpointMoved) && ctx.Err() == nil && (n > 0 || from != last) {
+			last = from
 			continue // a Rebuild swapped the model, or another runner went ahead: read it again
 		}
-		return applied, err
+		return applied, err // a checkpoint that "moved" twice without moving is the Store's error
 	}
 }
 

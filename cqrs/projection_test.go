@@ -346,3 +346,25 @@ func TestProjectionBadInput(t *testing.T) {
 		t.Errorf("Apply from a wrong checkpoint: %v", err)
 	}
 }
+
+// stuckStore says the checkpoint moved but never moves it.
+type stuckStore struct{ cqrs.Store[*ledger] }
+
+func (stuckStore) Checkpoint(context.Context, string, cqrs.Model) (string, error) { return "", nil }
+func (stuckStore) Apply(context.Context, string, cqrs.Model, string, string, func(context.Context, *ledger) error) error {
+	return cqrs.ErrCheckpointMoved
+}
+
+// A Store that keeps reporting a moved checkpoint without moving it gets an error back,
+// not an endless loop.
+func TestCatchUpStopsOnAStuckCheckpoint(t *testing.T) {
+	src := cqrstest.NewSource()
+	src.Append("acc-1", "Deposited", Deposited{Amount: 1})
+	p, err := cqrs.NewProjection[*ledger]("ledger", src, stuckStore{}, cqrs.ProjectionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.CatchUp(context.Background()); !errors.Is(err, cqrs.ErrCheckpointMoved) || n != 0 {
+		t.Fatalf("CatchUp = %d, %v", n, err)
+	}
+}

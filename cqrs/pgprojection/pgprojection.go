@@ -76,15 +76,20 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	}
 	schema := pgx.Identifier{cfg.Schema}.Sanitize()
 	s := &Store{pool: pool, cp: schema + ".checkpoints", models: make(map[string]ReadModel)}
-	_, err := pool.Exec(ctx, `SELECT pg_advisory_lock(hashtext('courier-cqrs-pgprojection'));
-		CREATE SCHEMA IF NOT EXISTS `+schema+`;
-		CREATE TABLE IF NOT EXISTS `+s.cp+` (
-			projection text NOT NULL,
-			model text NOT NULL,
-			position text NOT NULL,
-			updated_at timestamptz NOT NULL DEFAULT now(),
-			PRIMARY KEY (projection, model));
-		SELECT pg_advisory_unlock(hashtext('courier-cqrs-pgprojection'));`)
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog: take turns.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('courier-cqrs-pgprojection'))`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema+`;
+			CREATE TABLE IF NOT EXISTS `+s.cp+` (
+				projection text NOT NULL,
+				model text NOT NULL,
+				position text NOT NULL,
+				updated_at timestamptz NOT NULL DEFAULT now(),
+				PRIMARY KEY (projection, model))`)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pgprojection: create checkpoints table %s: %w", s.cp, err)
 	}
