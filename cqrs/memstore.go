@@ -58,7 +58,10 @@ func (m *MemoryStore[S]) model(projection string, model Model) *memModel[S] {
 func (m *MemoryStore[S]) Checkpoint(_ context.Context, projection string, model Model) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.model(projection, model).pos, nil
+	if g := m.models[memKey{projection, model}]; g != nil {
+		return g.pos, nil
+	}
+	return "", nil
 }
 
 // Apply runs fn on a copy of the model and keeps the copy, with checkpoint to, if fn
@@ -105,10 +108,14 @@ func (m *MemoryStore[S]) PromoteShadow(_ context.Context, projection string) err
 }
 
 // View calls fn with the projection's Live model and its checkpoint, which stay unchanged
-// while fn runs. fn must not keep or change the state.
+// while fn runs (an empty model before the first Apply). fn must not keep or change the
+// state.
 func (m *MemoryStore[S]) View(projection string, fn func(state S, position string)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g := m.model(projection, Live)
-	fn(g.state, g.pos)
+	if g := m.models[memKey{projection, Live}]; g != nil {
+		fn(g.state, g.pos)
+		return
+	}
+	fn(m.newState(), "")
 }
