@@ -21,6 +21,10 @@ type OrderConfig struct {
 	PerAggregate int           // commands sent to each; 0 means 50
 	Concurrency  int           // the consumer's Concurrency; 0 means 8
 	Timeout      time.Duration // for all commands to be handled; 0 means 30s
+	// Topic and Group name the topic and consumer group CommandOrder uses; "" means a name
+	// of its own ("cqrstest-commands-<random>", "cqrstest-handlers-<random>"). Set them to
+	// delete what a broker keeps of them after the test.
+	Topic, Group string
 }
 
 // OrderResult says what CommandOrder saw.
@@ -42,7 +46,7 @@ func (c orderCommand) AggregateID() string { return c.Aggregate }
 // interleaved, through a cqrs.CommandBus over b, and consumes them with a consumer of
 // Concurrency cfg.Concurrency whose handler is the bus. It fails t unless every aggregate's
 // commands reach the handler in the order they were sent, one at a time, each at least once.
-// It uses a topic and group of its own and closes what it opens, but not b.
+// It closes what it opens, but not b.
 func CommandOrder(t testing.TB, b courier.Broker, cfg OrderConfig) OrderResult {
 	t.Helper()
 	if cfg.Aggregates == 0 {
@@ -60,7 +64,13 @@ func CommandOrder(t testing.TB, b courier.Broker, cfg OrderConfig) OrderResult {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	suffix := rand.Text()[:10]
-	topic, group := "cqrstest-commands-"+suffix, "cqrstest-handlers-"+suffix
+	topic, group := cfg.Topic, cfg.Group
+	if topic == "" {
+		topic = "cqrstest-commands-" + suffix
+	}
+	if group == "" {
+		group = "cqrstest-handlers-" + suffix
+	}
 
 	p, err := b.NewProducer(ctx)
 	if err != nil {
