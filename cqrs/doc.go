@@ -39,5 +39,12 @@
 // (RejectUnknown). Run follows the Source; a Notifier, such as a Signal that a consumer of
 // the events' broker topic sets off, wakes it as soon as events are appended.
 // MemoryStore keeps read models in memory (for tests and small services); the module
-// github.com/courier-go/courier/cqrs/pgprojection keeps them in PostgreSQL.
+// github.com/courier-go/courier/cqrs/pgprojection keeps them in PostgreSQL. Any other Store
+// can be checked with cqrstest.StoreContract.
+//
+// # Tests
+//
+// Package cqrstest has what tests of code built on cqrs need: an in-memory Source,
+// CommandOrder (the per-aggregate order of commands on any courier.Broker) and
+// StoreContract (the Store contract, for any Store).
 package cqrs
