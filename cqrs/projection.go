@@ -302,6 +302,10 @@ func (p *Projection[Tx]) applyFrom(ctx context.Context, m Model, from string) (i
 		if err != nil {
 			return applied, fmt.Errorf("cqrs: projection %q: read source after %q: %w", p.name, from, err)
 		}
+		if ev.Position == "" || ev.Position == from { // the checkpoint would not move: replays forever
+			return applied, fmt.Errorf("%w: cqrs: projection %q: the Source gave event %s (type %q) at position %q after %q",
+				courier.ErrInvalidConfig, p.name, ev.ID, ev.Type, ev.Position, from)
+		}
 		if batch = append(batch, ev); len(batch) == p.cfg.BatchSize {
 			if err := flush(); err != nil {
 				return applied, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"strconv"
 	"strings"
@@ -366,5 +367,33 @@ func TestCatchUpStopsOnAStuckCheckpoint(t *testing.T) {
 	}
 	if n, err := p.CatchUp(context.Background()); !errors.Is(err, cqrs.ErrCheckpointMoved) || n != 0 {
 		t.Fatalf("CatchUp = %d, %v", n, err)
+	}
+}
+
+// badSource yields the events it holds whatever position it is asked to read after.
+type badSource []cqrs.Event
+
+func (b badSource) Read(context.Context, string) iter.Seq2[cqrs.Event, error] {
+	return func(yield func(cqrs.Event, error) bool) {
+		for _, e := range b {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// A Source whose events have no position, or the checkpoint's, is refused, not replayed
+// forever.
+func TestSourceWithoutPositions(t *testing.T) {
+	for _, pos := range []string{"", "7"} {
+		store := newLedgerStore(t)
+		src := badSource{{ID: "e1", Type: "Deposited", Stream: "a", Version: 1, Position: "7", Data: []byte(`{"Amount":1}`)},
+			{ID: "e2", Type: "Deposited", Stream: "a", Version: 2, Position: pos, Data: []byte(`{"Amount":1}`)}}
+		p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{BatchSize: 1})
+		n, err := p.CatchUp(context.Background())
+		if !errors.Is(err, courier.ErrInvalidConfig) || !strings.Contains(err.Error(), "event e2") || n != 1 {
+			t.Fatalf("position %q: CatchUp = %d, %v", pos, n, err)
+		}
 	}
 }
