@@ -62,6 +62,16 @@ type Store struct {
 	models map[string]ReadModel
 
 	beforeCommit func(ctx context.Context, tx pgx.Tx) error // for tests: a crash before commit
+	afterCommit  func()                                      // for tests: a change to wait for
+}
+
+// inTx runs fn in a transaction and tells afterCommit (in tests) when it committed.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, fn)
+	if err == nil && s.afterCommit != nil {
+		s.afterCommit()
+	}
+	return err
 }
 
 var _ cqrs.Store[pgx.Tx] = (*Store)(nil)
@@ -198,7 +208,7 @@ func (s *Store) Apply(ctx context.Context, projection string, m cqrs.Model, from
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		pos, err := s.lock(ctx, tx, projection, m)
 		if err != nil {
 			return err
@@ -229,7 +239,7 @@ func (s *Store) ResetShadow(ctx context.Context, projection string) error {
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := s.lock(ctx, tx, projection, cqrs.Shadow); err != nil {
 			return err
 		}
@@ -252,7 +262,7 @@ func (s *Store) PromoteShadow(ctx context.Context, projection string) error {
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := s.lock(ctx, tx, projection, cqrs.Live); err != nil {
 			return err
 		}

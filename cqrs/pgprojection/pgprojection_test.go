@@ -204,6 +204,13 @@ func TestRebuildWhileRunning(t *testing.T) {
 	e := newEnv(t)
 	src := cqrstest.NewSource()
 	fill(src, 50, 0)
+	applied := make(chan struct{}, 1)
+	pgprojection.SetAfterCommit(e.store, func() {
+		select {
+		case applied <- struct{}{}:
+		default:
+		}
+	})
 	p := e.projection(t, src, cqrs.ProjectionConfig{BatchSize: 8, PollInterval: 5 * time.Millisecond})
 	if _, err := p.CatchUp(ctx); err != nil {
 		t.Fatal(err)
@@ -225,7 +232,7 @@ func TestRebuildWhileRunning(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(timeout)
+	deadline := time.After(timeout)
 	for {
 		bal, twice := e.snapshot(t)
 		if len(twice) > 0 {
@@ -234,10 +241,11 @@ func TestRebuildWhileRunning(t *testing.T) {
 		if maps.Equal(bal, want(src)) {
 			break
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-applied: // a batch was committed: look again
+		case <-deadline:
 			t.Fatalf("balances %v never reached %v", bal, want(src))
 		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
 	}
 	cancel()
 	if err := <-done; err != nil {
