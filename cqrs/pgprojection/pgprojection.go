@@ -62,7 +62,7 @@ type Store struct {
 	models map[string]ReadModel
 
 	beforeCommit func(ctx context.Context, tx pgx.Tx) error // for tests: a crash before commit
-	afterCommit  func()                                      // for tests: a change to wait for
+	afterCommit  func()                                     // for tests: a change to wait for
 }
 
 // inTx runs fn in a transaction and tells afterCommit (in tests) when it committed.
