@@ -22,6 +22,7 @@ type MemoryStore[S any] struct {
 	models map[memKey]*memModel[S]
 
 	beforeCommit func(projection string, m Model, to string) error // for tests: a crash before commit
+	afterCommit  func()                                            // for tests: a change to wait for
 }
 
 type memKey struct {
@@ -83,6 +84,9 @@ func (m *MemoryStore[S]) Apply(ctx context.Context, projection string, model Mod
 		}
 	}
 	g.state, g.pos = next, to
+	if m.afterCommit != nil {
+		m.afterCommit()
+	}
 	return nil
 }
 
@@ -104,6 +108,9 @@ func (m *MemoryStore[S]) PromoteShadow(_ context.Context, projection string) err
 	}
 	m.models[memKey{projection, Live}] = sh
 	delete(m.models, memKey{projection, Shadow})
+	if m.afterCommit != nil {
+		m.afterCommit()
+	}
 	return nil
 }
 

@@ -182,6 +182,7 @@ func TestRebuildWhileRunning(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	src := cqrstest.NewSource()
 	store := newLedgerStore(t)
+	commits := cqrs.Commits(store)
 	p := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{BatchSize: 5, PollInterval: time.Millisecond})
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -194,7 +195,7 @@ func TestRebuildWhileRunning(t *testing.T) {
 		}
 	}
 	want := fold(src.Events())
-	eventually(t, "the live model to catch up", func() bool {
+	waitFor(t, commits, func() bool {
 		got, _ := live(store)
 		return equalLedgers(got, want)
 	})

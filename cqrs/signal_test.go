@@ -26,6 +26,7 @@ func TestSignalFromBroker(t *testing.T) {
 	src := cqrstest.NewSource()
 	store := newLedgerStore(t)
 	var sig cqrs.Signal
+	commits := cqrs.Commits(store)
 	p := newLedgerProjection(t, quietSource{src}, store, cqrs.ProjectionConfig{PollInterval: time.Hour, Notifier: &sig})
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -40,7 +41,7 @@ func TestSignalFromBroker(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, "the event to be applied", func() bool {
+		waitFor(t, commits, func() bool {
 			got, _ := live(store)
 			return got.Balance["acc-1"] == i*(i+1)/2
 		})
