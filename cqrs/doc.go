@@ -10,7 +10,8 @@
 // implements Keyed is sent with its AggregateID as the message key, so the commands of one
 // aggregate are handled one at a time, in the order they were sent, at any Concurrency.
 // Types travel under their Go name (or the one Named gives) in the HeaderType header;
-// payloads are JSON unless another Marshaler is set.
+// payloads are JSON unless another Marshaler is set (the module
+// github.com/courier-go/courier/cqrs/protomarshal has one for Protocol Buffers).
 //
 // # Events
 //
