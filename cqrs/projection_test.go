@@ -27,6 +27,7 @@ type fataler interface {
 
 type Deposited struct{ Amount int }
 type Withdrawn struct{ Amount int }
+type Refunded struct{ Amount int }
 
 // ledger is the read model: balances, how often each event was applied, and each stream's
 // last version (handlers refuse an event out of order).
@@ -290,7 +291,8 @@ func TestProjectionUnknownTypes(t *testing.T) {
 	}
 }
 
-// A handler error rolls back the batch and Run reports it in Status until it is fixed.
+// A handler error rolls back the batch and Run reports it in Status until it is fixed: here,
+// until a handler for the type is registered.
 func TestProjectionRunReportsErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	src := cqrstest.NewSource()
@@ -312,12 +314,28 @@ func TestProjectionRunReportsErrors(t *testing.T) {
 	if !errors.Is(st.LastError, cqrs.ErrNoHandler) || st.Behind != 2 {
 		t.Fatalf("status %+v", st)
 	}
+	if got, pos := live(store); pos != "" || got.Balance["acc-1"] != 0 {
+		t.Fatalf("the failed batch left %+v at %q", got, pos)
+	}
+	// A handler for the type, registered while Run retries, unblocks it.
+	commits := cqrs.Commits(store)
+	if err := cqrs.Project(p, func(_ context.Context, l *ledger, e Refunded, ev cqrs.Event) error {
+		l.Balance[ev.Stream] -= e.Amount
+		return l.note(ev)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, commits, func() bool { _, pos := live(store); return pos == src.Events()[1].Position })
+	eventually(t, "the error to clear", func() bool {
+		st, err := p.Status(ctx)
+		return err == nil && st.LastError == nil && st.Behind == 0
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got, pos := live(store); pos != "" || got.Balance["acc-1"] != 0 {
-		t.Fatalf("the failed batch left %+v at %q", got, pos)
+	if got, _ := live(store); got.Balance["acc-1"] != 0 || got.Applied["e2"] != 1 {
+		t.Fatalf("after the refund: %+v", got)
 	}
 }
 
