@@ -76,3 +76,30 @@ func TestSignalZeroValue(t *testing.T) {
 		t.Fatal("not closed by HandleMessage")
 	}
 }
+
+// Status counts the events behind with the Source's Counter, or by reading without one: the
+// same number either way.
+func TestStatusBehind(t *testing.T) {
+	ctx := context.Background()
+	src := cqrstest.NewSource()
+	for i := range 5 {
+		src.Append("acc-1", "Deposited", Deposited{Amount: i})
+	}
+	store := newLedgerStore(t)
+	counted := newLedgerProjection(t, src, store, cqrs.ProjectionConfig{BatchSize: 2})
+	read := newLedgerProjection(t, quietSource{src}, store, cqrs.ProjectionConfig{BatchSize: 2})
+	for _, want := range []int64{5, 0} {
+		for _, p := range []*cqrs.Projection[*ledger]{counted, read} {
+			st, err := p.Status(ctx)
+			if err != nil || st.Behind != want {
+				t.Fatalf("Behind = %d, %v; want %d", st.Behind, err, want)
+			}
+		}
+		if _, err := counted.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := src.CountAfter(ctx, "x"); err == nil || n != 0 {
+		t.Fatalf("CountAfter of a bad position = %d, %v", n, err)
+	}
+}

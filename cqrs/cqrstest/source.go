@@ -12,7 +12,7 @@ import (
 	"github.com/courier-go/courier/cqrs"
 )
 
-// Source is an in-memory cqrs.Source and cqrs.Notifier for tests: events in the order they
+// Source is an in-memory cqrs.Source, cqrs.Notifier and cqrs.Counter for tests: events in the order they
 // were appended, at positions "0000000000000001", "0000000000000002"... It is safe for
 // concurrent use.
 type Source struct {
@@ -58,14 +58,10 @@ func (s *Source) Changed() <-chan struct{} {
 // Read yields the events after position after.
 func (s *Source) Read(ctx context.Context, after string) iter.Seq2[cqrs.Event, error] {
 	return func(yield func(cqrs.Event, error) bool) {
-		from := 0
-		if after != "" {
-			n, err := strconv.Atoi(after)
-			if err != nil || n < 0 {
-				yield(cqrs.Event{}, fmt.Errorf("cqrstest: bad position %q", after))
-				return
-			}
-			from = n
+		from, err := parsePosition(after)
+		if err != nil {
+			yield(cqrs.Event{}, err)
+			return
 		}
 		s.mu.Lock()
 		visible := s.events[min(from, len(s.events)):]
@@ -80,6 +76,28 @@ func (s *Source) Read(ctx context.Context, after string) iter.Seq2[cqrs.Event, e
 			}
 		}
 	}
+}
+
+// CountAfter returns how many events there are after position after.
+func (s *Source) CountAfter(_ context.Context, after string) (int64, error) {
+	from, err := parsePosition(after)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(len(s.events) - min(from, len(s.events))), nil
+}
+
+func parsePosition(p string) (int, error) {
+	if p == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("cqrstest: bad position %q", p)
+	}
+	return n, nil
 }
 
 // Events returns every event appended so far.
