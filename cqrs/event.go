@@ -105,9 +105,10 @@ func (c EventProcessorConfig) Validate() error {
 
 // EventProcessor is a handler group: typed handlers, one per event type, that share one
 // consumer. As a courier.MessageHandler it takes the messages of a Consumer; HandleEvent
-// takes events from anywhere else (an event store subscription). A handler's error makes the
-// consumer deliver the message again, to that handler only: handlers that must fail apart
-// belong to processors of their own, each with its own consumer group.
+// takes events from anywhere else (an event store subscription). Each message goes to the
+// one handler of its type, and its error brings that message back. Two handlers of one
+// event type belong to two processors, each with a consumer group of its own, so that each
+// is retried apart from the other.
 type EventProcessor struct {
 	m Marshaler
 	d dispatcher[struct{}]
