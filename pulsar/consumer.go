@@ -2,6 +2,7 @@ package pulsar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -92,6 +93,14 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) (err e
 		return err
 	}
 	defer finish(&err)
+	defer func() {
+		if errors.Is(context.Cause(ctx), courier.ErrStop) {
+			// OnExhausted stopped this consumer for good: leave the group now, so that what it
+			// held (the message it gave up on included) goes to the group's other consumers
+			// instead of waiting in this consumer's share of the Key_Shared subscription.
+			c.pc.Close()
+		}
+	}()
 
 	eng := driver.NewEngine(ctx, h, settler{c}, driver.FromConsumerConfig("pulsar", c.cfg))
 	defer eng.Close()
