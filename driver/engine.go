@@ -30,6 +30,12 @@ type Delivery struct {
 	// delivery tag, a stream entry ID...). The engine only carries them.
 	Ref any
 	Tag uint64
+	// Undecodable, when set, says why the broker's message could not be made into Msg (which
+	// holds what could be read of it): the handler never sees it; it goes at once to
+	// OnExhausted, as a message whose last attempt failed with this error (marked
+	// courier.Permanent), so that a poison message reaches the end the consumer was given
+	// (dead letter, drop with a log) instead of coming back without end.
+	Undecodable error
 
 	kq   *keyQueue // the queue of its key, when it has one: set by the engine when admitted
 	fail *failures // its failures so far, from the first: set by the engine
@@ -402,6 +408,9 @@ func (e *Engine) run(d *Delivery) result {
 	if ctx.Err() != nil {
 		e.s.Release(*d) // the partition of d has ended: the broker delivers it again
 		return released
+	}
+	if d.Undecodable != nil && d.fail == nil {
+		e.failed(d, courier.Permanent(d.Undecodable))
 	}
 	if d.fail == nil || !d.fail.exhausted {
 		err := e.call(ctx, d)

@@ -436,3 +436,41 @@ func TestLastAttemptFailingWhileClosingCallsHook(t *testing.T) {
 		})
 	}
 }
+
+// TestUndecodableGoesToOnExhausted: a delivery the adapter could not decode never reaches
+// the handler: OnExhausted gets it at once, as a permanent failure, even without MaxAttempts,
+// and the next message of its key goes on after it.
+func TestUndecodableGoesToOnExhausted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var j journal
+		rec := newRecorder()
+		done := make(chan struct{})
+		var got *courier.ExhaustedError
+		h := courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+			j.add("handle %s#%d", m.ID, m.Attempt)
+			close(done)
+			return nil
+		})
+		hook := func(_ context.Context, m courier.Message, err error) error {
+			j.add("exhausted %s#%d", m.ID, m.Attempt)
+			errors.As(err, &got)
+			return nil
+		}
+		e := NewEngine(context.Background(), h, rec, EngineConfig{Backoff: second, OnExhausted: hook, Logger: quiet})
+		bad := errors.New("field ts is not Unix nanoseconds")
+		poison := delivery("poison", "k")
+		poison.Undecodable = bad
+		submit(t, e, poison)
+		submit(t, e, delivery("next", "k"))
+		<-done
+		e.Close()
+		entries, _ := j.all()
+		if want := []string{"exhausted poison#1", "handle next#1"}; !slices.Equal(entries, want) {
+			t.Fatalf("journal %q, want %q", entries, want)
+		}
+		if got == nil || !errors.Is(got, bad) || !got.Permanent || got.Attempts != 1 {
+			t.Fatalf("ExhaustedError %+v, want the decoding error, permanent, after 1 attempt", got)
+		}
+		rec.settledOnce(t, []string{"poison", "next"})
+	})
+}

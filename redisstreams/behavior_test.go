@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/dlq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -281,4 +282,61 @@ func TestOpenUnreachable(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("New took %v, past its context's deadline", took)
 	}
+}
+
+// An entry that cannot be decoded (a courier entry with a damaged ts) is poison: it goes to
+// the consumer's OnExhausted at once, here a dead-letter hook, with what could be read of it,
+// is acknowledged once dead-lettered, and the entries behind it flow. (It used to stay
+// pending, reclaimed and logged again every ClaimIdle, forever.)
+func TestUndecodableEntryDeadLettered(t *testing.T) {
+	b, admin, prefix := testBroker(t)
+	dlp, err := b.NewProducer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlp.Close()
+	hook, err := dlq.DeadLetter(dlp, dlq.DeadLetterConfig{Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "g", Topics: []string{"poison"}, MaxAttempts: 3, OnExhausted: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := prefix + "poison"
+	if err := admin.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"id", "x", "ts", "yesterday", "v", "body"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	handled := make(chan courier.Message, 2)
+	consumeInBackground(t, c, func(_ context.Context, m courier.Message) error { handled <- m; return nil })
+	send(t, b, courier.Message{ID: "behind", Topic: "poison", Value: []byte("ok")})
+
+	dead, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "ops", Topics: []string{dlq.DefaultTopic("poison", "g")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	letters := make(chan courier.Message, 1)
+	consumeInBackground(t, dead, func(_ context.Context, m courier.Message) error { letters <- m; return nil })
+	select {
+	case m := <-handled:
+		if m.ID != "behind" {
+			t.Fatalf("the handler got %+v, want only the message behind the poison entry", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message behind the poison entry was not handled")
+	}
+	select {
+	case m := <-letters:
+		info, err := dlq.ParseInfo(m)
+		if err != nil || info.Reason != dlq.ReasonPermanent || !strings.Contains(info.Error, "cannot be decoded") ||
+			string(m.Value) != "body" || m.Headers["ts"] != "yesterday" {
+			t.Errorf("dead letter %q value %q, info %+v (%v)", m.Headers, m.Value, info, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the poison entry was not dead-lettered")
+	}
+	eventually(t, "nothing pending", 10*time.Second, func() bool {
+		p, err := admin.XPending(t.Context(), stream, "g").Result()
+		return err == nil && p.Count == 0
+	})
 }

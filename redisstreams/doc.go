@@ -46,7 +46,10 @@
 // too: the Config.ValueField field is the Value (nil when the entry has none), every other
 // field is a header of the same name (key and h:... included), the Timestamp is the entry ID's
 // millisecond and the ID a UUIDv7 derived from the entry ID and the topic, the same in every
-// group and on every delivery.
+// group and on every delivery. An entry that still cannot be decoded - a courier entry whose
+// ts field is not a number - is poison: it never reaches the handler, but goes at once to the
+// consumer's OnExhausted (courier.ConsumerConfig) with what could be read of it, so that it is
+// dead-lettered (package dlq) or dropped with a log, and acknowledged.
 //
 // # Consuming
 //

@@ -185,17 +185,21 @@ func (r *run) readFailed(ctx context.Context, err error, failures *int) error {
 	return nil
 }
 
-// add appends one entry to the batch to submit. An entry that cannot be decoded is
-// left pending, where XPENDING shows it, and logged.
+// add appends one entry to the batch to submit. An entry that cannot be decoded (a
+// courier entry whose fields are damaged) goes to the engine as Undecodable, with what could
+// be read of it: the consumer's OnExhausted settles it (drops it with a log by default, or
+// dead-letters it), instead of it staying pending and coming back for good.
 func (r *run) add(i int, id string, msg courier.Message, decodeErr error) {
-	if decodeErr != nil {
-		r.c.log.Error("redis: stream entry cannot be decoded; left pending", "topic", r.c.streams[i].topic,
-			"entry", id, "err", decodeErr)
-		r.settled(i, id) // not this consumer's to keep: it goes idle, for XPENDING and XAUTOCLAIM to show
+	if id == "" { // a reply without an entry ID: nothing to settle it by
+		r.c.log.Error("redis: malformed entry in a reply; skipped", "topic", r.c.streams[i].topic, "err", decodeErr)
 		return
 	}
+	d := driver.Delivery{Msg: msg, Tag: uint64(i)}
+	if decodeErr != nil {
+		d.Undecodable = fmt.Errorf("redis: consume %s: entry %s cannot be decoded: %w", r.c.streams[i].topic, id, decodeErr)
+	}
 	r.ids = append(r.ids, id)
-	r.batch = append(r.batch, driver.Delivery{Msg: msg, Tag: uint64(i)})
+	r.batch = append(r.batch, d)
 }
 
 // submitBatch hands the batch, already held, to the engine; false if the engine no longer

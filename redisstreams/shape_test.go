@@ -101,8 +101,8 @@ func TestBrokerLogger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A courier entry whose timestamp cannot be read: the consumer logs it and leaves it
-	// pending.
+	// A courier entry whose timestamp cannot be read: the consumer's default OnExhausted
+	// logs and drops it.
 	var client redis.UniversalClient
 	if !b.As(&client) {
 		t.Fatal("As(*redis.UniversalClient) = false")
@@ -119,7 +119,7 @@ func TestBrokerLogger(t *testing.T) {
 	}
 	brokertest.ConsumeFailingOnce(t, c, 10*time.Second)
 	logs.WaitLine(t, 5*time.Second, `msg="courier: handler failed; retrying after backoff"`, "app=logger-test", "broker=redis", "group=g")
-	logs.WaitLine(t, 5*time.Second, `msg="redis: stream entry cannot be decoded; left pending"`, "app=logger-test", "group=g")
+	logs.WaitLine(t, 5*time.Second, `msg="courier: message dropped: its last attempt failed"`, "app=logger-test", "group=g", "cannot be decoded")
 }
 
 func mustParse(t *testing.T, raw string) *url.URL {

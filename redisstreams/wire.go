@@ -2,6 +2,7 @@ package redisstreams
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -180,10 +181,25 @@ func (l layout) decodeMap(topic, entryID string, fields map[string]any) (courier
 			return courier.Message{}, fmt.Errorf("field %q holds a %T", k, v)
 		}
 		if err := d.field(k, s); err != nil {
-			return courier.Message{}, err
+			return l.asForeign(d, entryID, err, func(f func(name, value string)) {
+				for k, v := range fields {
+					s, _ := v.(string)
+					f(k, s)
+				}
+			})
 		}
 	}
 	return d.done(entryID)
+}
+
+// asForeign is the message of an entry that failed to decode as courier's (with err): its
+// fields read as those of another layout, so that what it holds reaches OnExhausted (and a
+// dead letter), and err. fields calls f with each field.
+func (l layout) asForeign(d decoder, entryID string, err error, fields func(f func(name, value string))) (courier.Message, error) {
+	f := decoder{msg: courier.Message{Topic: d.msg.Topic, Attempt: 1}, layout: l}
+	fields(func(name, value string) { _ = f.field(name, value) }) // a foreign field never fails
+	msg, idErr := f.done(entryID)
+	return msg, errors.Join(err, idErr)
 }
 
 // decodePairs decodes an entry's flat field-value list, as a Lua script returns it.
@@ -207,7 +223,13 @@ func (l layout) decodePairs(topic, entryID string, fields []any) (courier.Messag
 			return courier.Message{}, fmt.Errorf("field %d is not a string pair (%T, %T)", i/2, fields[i], fields[i+1])
 		}
 		if err := d.field(k, v); err != nil {
-			return courier.Message{}, err
+			return l.asForeign(d, entryID, err, func(f func(name, value string)) {
+				for i := 0; i+1 < len(fields); i += 2 {
+					k, _ := fields[i].(string)
+					v, _ := fields[i+1].(string)
+					f(k, v)
+				}
+			})
 		}
 	}
 	return d.done(entryID)
