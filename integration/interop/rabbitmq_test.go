@@ -26,25 +26,7 @@ func rabbitTarget(t *testing.T, group string, topics ...string) (courier.Broker,
 	}
 	t.Cleanup(func() {
 		_ = b.Close()
-		conn, err := amqp.Dial(url)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		for _, topic := range topics {
-			if _, err := ch.QueueDelete(rabbitmq.QueueName(group, topic), false, false, false); err != nil {
-				t.Errorf("cleanup: delete queue: %v", err)
-			}
-			if err := ch.ExchangeDelete(topic, false, false); err != nil {
-				t.Errorf("cleanup: delete exchange: %v", err)
-			}
-		}
+		deleteRabbit(t, url, group, topics...)
 	})
 	// rabbitmq-c reads "amqp://host/" as the empty vhost, amqp091-go as "/": give the tools
 	// the URL without the slash, which both read as the default vhost.
@@ -53,6 +35,29 @@ func rabbitTarget(t *testing.T, group string, topics ...string) (courier.Broker,
 		url = u.String()
 	}
 	return b, url
+}
+
+// deleteRabbit deletes the exchanges of topics and group's queues of them.
+func deleteRabbit(t *testing.T, url, group string, topics ...string) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	for _, topic := range topics {
+		if _, err := ch.QueueDelete(rabbitmq.QueueName(group, topic), false, false, false); err != nil {
+			t.Errorf("cleanup: delete queue: %v", err)
+		}
+		if err := ch.ExchangeDelete(topic, false, false); err != nil {
+			t.Errorf("cleanup: delete exchange: %v", err)
+		}
+	}
 }
 
 // TestAMQPPublishToCourier: a message amqp-publish sent (routing key, content-type, a header,
