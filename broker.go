@@ -106,6 +106,9 @@ type ConsumerConfig struct {
 	// DropExhausted on Logger: the message is logged at Error level and acknowledged.
 	// See ExhaustedFunc for what its result does; DeadLetter hooks live in package dlq.
 	OnExhausted ExhaustedFunc
+	// BatchSize, when above 1, hands a handler that is a BatchHandler up to this many
+	// messages per call (see BatchHandler); 0 and 1 mean one message per call.
+	BatchSize int
 }
 
 // Validate says what is wrong with cfg, wrapping ErrInvalidConfig.
@@ -135,6 +138,9 @@ func (cfg ConsumerConfig) Validate() error {
 	}
 	if cfg.MaxAttempts < 0 {
 		problems = append(problems, fmt.Sprintf("negative MaxAttempts %d (0 means no bound)", cfg.MaxAttempts))
+	}
+	if cfg.BatchSize < 0 {
+		problems = append(problems, fmt.Sprintf("negative BatchSize %d (0 means one message per call)", cfg.BatchSize))
 	}
 	if err := cfg.Backoff.Validate(); err != nil {
 		problems = append(problems, err.Error())

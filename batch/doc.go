@@ -27,6 +27,12 @@
 //
 // # Consumer side
 //
+// Prefer the consumer's own batches: give Consume a courier.BatchHandler and set
+// courier.ConsumerConfig.BatchSize. The engine then hands it up to BatchSize ready messages
+// per call, whatever the Concurrency, keeps per-key order, and retries alone the messages a
+// *courier.BatchError names, with no goroutine waiting per message. What follows is the older
+// way, which works under any handler chain but is bounded by Concurrency.
+//
 // [Handler] turns a [BatchHandler] into a courier.MessageHandler for any Consumer. Each
 // delivery's HandleMessage call waits until the batch that holds its message has been handled,
 // and returns nil (acknowledging the message) only if the batch succeeded; otherwise it

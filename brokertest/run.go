@@ -53,6 +53,7 @@ func Run(t *testing.T, h Harness, caps Capabilities) {
 		{"ErrClosed", testErrClosed},
 		{"TopicIsolation", testTopicIsolation},
 		{"OneGroupTwoTopics", testOneGroupTwoTopics},
+		{"BatchConsume", testBatchConsume},
 		{"MultipleTopics", testMultipleTopics},
 		{"GroupCreatedBeforeSend", testGroupCreatedBeforeSend},
 		{"Replay", testReplay},

@@ -39,6 +39,9 @@ type Delivery struct {
 
 	kq   *keyQueue // the queue of its key, when it has one: set by the engine when admitted
 	fail *failures // its failures so far, from the first: set by the engine
+
+	inBatch     bool   // handled in the worker's last HandleBatch call, with batchResult
+	batchResult result // what became of it there
 }
 
 // failures is the story of a delivery's failed attempts, kept by the engine.
@@ -87,6 +90,9 @@ type EngineConfig struct {
 	// OnExhausted (default courier.DropExhausted on Logger) decides its fate in its place.
 	MaxAttempts int
 	OnExhausted courier.ExhaustedFunc
+	// BatchSize is courier.ConsumerConfig's: above 1, and with a handler that is a
+	// courier.BatchHandler, a worker hands it up to BatchSize ready deliveries in one call.
+	BatchSize int
 }
 
 func (c EngineConfig) withDefaults() EngineConfig {
@@ -98,6 +104,9 @@ func (c EngineConfig) withDefaults() EngineConfig {
 	}
 	if c.QueueSize < c.Concurrency {
 		c.QueueSize = c.Concurrency
+	}
+	if c.BatchSize > 1 {
+		c.QueueSize = max(c.QueueSize, c.BatchSize*c.Concurrency) // room for every worker's batch
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = courier.DefaultDrainTimeout
@@ -123,6 +132,7 @@ func FromConsumerConfig(broker string, cc courier.ConsumerConfig) EngineConfig {
 		Group:        cc.Group,
 		MaxAttempts:  cc.MaxAttempts,
 		OnExhausted:  cc.OnExhausted,
+		BatchSize:    cc.BatchSize,
 	}
 }
 
@@ -145,7 +155,8 @@ func ConsumerConfig(broker string, cfg courier.ConsumerConfig, brokerLogger *slo
 type Engine struct {
 	h     courier.MessageHandler
 	s     Settler
-	batch BatchAcker // s, when it acknowledges in batches
+	batch BatchAcker           // s, when it acknowledges in batches
+	bh    courier.BatchHandler // h, when it takes batches and BatchSize is above 1
 	cfg   EngineConfig
 	log   *slog.Logger
 
@@ -203,6 +214,12 @@ func NewEngine(parent context.Context, h courier.MessageHandler, s Settler, cfg 
 		retries: make(map[*retry]struct{}),
 	}
 	e.batch, _ = s.(BatchAcker)
+	if cfg.BatchSize > 1 {
+		if e.bh, _ = h.(courier.BatchHandler); e.bh == nil {
+			e.log.Warn("courier: BatchSize is set but the handler is not a courier.BatchHandler; handling one message per call",
+				"batch_size", cfg.BatchSize)
+		}
+	}
 	e.stopConsume, _ = parent.Value(stopKey{}).(context.CancelCauseFunc)
 	e.work.L = &e.mu
 	e.workers.Add(cfg.Concurrency)
@@ -336,10 +353,11 @@ func takeLimit(each time.Duration) int {
 func (e *Engine) worker() {
 	defer e.workers.Done()
 	var (
-		taken   []Delivery  // taken from ready, run outside the lock
-		settled []*keyQueue // key queues of the deliveries settled since the lock was last held
-		acks    []*Delivery // handled ones of taken, for a BatchAcker
-		limit   = 1         // how many to take at most, from the time the last ones took
+		taken   []Delivery        // taken from ready, run outside the lock
+		settled []*keyQueue       // key queues of the deliveries settled since the lock was last held
+		acks    []*Delivery       // handled ones of taken, for a BatchAcker
+		batch   []courier.Message // the messages of a HandleBatch call; reused
+		limit   = 1               // how many to take at most, from the time the last ones took
 	)
 	e.mu.Lock()
 	for {
@@ -355,14 +373,28 @@ func (e *Engine) worker() {
 			e.mu.Unlock()
 			return
 		}
-		// A fair share, so that the other workers run beside this one: what is left wakes
-		// those that wait.
-		taken = e.ready.take(min(limit, (e.ready.len()+e.cfg.Concurrency-1)/e.cfg.Concurrency), taken)
+		if e.bh != nil {
+			// A batch: as many as are ready, up to BatchSize; the other workers take theirs.
+			taken = e.ready.take(min(e.cfg.BatchSize, e.ready.len()), taken)
+		} else {
+			// A fair share, so that the other workers run beside this one: what is left wakes
+			// those that wait.
+			taken = e.ready.take(min(limit, (e.ready.len()+e.cfg.Concurrency-1)/e.cfg.Concurrency), taken)
+		}
 		e.pending = e.ready.len()
 		e.wakeWorkers()
 		start := time.Now()
+		if e.bh != nil {
+			batch = e.runBatch(taken, batch)
+		}
 		for i := range taken {
-			switch e.run(&taken[i]) {
+			res := handled
+			if e.bh == nil || !taken[i].inBatch {
+				res = e.run(&taken[i])
+			} else {
+				res = taken[i].batchResult
+			}
+			switch res {
 			case handled:
 				if e.batch == nil {
 					e.ack(&taken[i])
@@ -384,6 +416,74 @@ func (e *Engine) worker() {
 		taken = taken[:0]
 		e.mu.Lock()
 	}
+}
+
+// runBatch hands the deliveries of taken that are fresh (not retried, not undecodable, not to
+// be released) to the BatchHandler in one call, when there are at least two, and records what
+// became of each (inBatch, batchResult); the others are left to run one by one. msgs is the
+// worker's scratch slice; it returns it for reuse.
+func (e *Engine) runBatch(taken []Delivery, msgs []courier.Message) []courier.Message {
+	msgs = msgs[:0]
+	var idx [64]int
+	in := idx[:0]
+	for i := range taken {
+		d := &taken[i]
+		d.inBatch = false
+		if d.fail != nil || d.Undecodable != nil || e.stopping.Load() || (d.Revoked != nil && d.Revoked.Load()) ||
+			(d.Ctx != nil && d.Ctx.Err() != nil) {
+			continue // run alone: retried, poison, or released
+		}
+		in = append(in, i)
+		msgs = append(msgs, d.Msg)
+	}
+	if len(in) < 2 {
+		clear(msgs)
+		return msgs[:0] // a batch of one goes to HandleMessage
+	}
+	err := e.callBatch(msgs)
+	var be *courier.BatchError
+	perMessage := errors.As(err, &be) && len(be.Errs) == len(in)
+	for j, i := range in {
+		d := &taken[i]
+		d.inBatch = true
+		mErr := err
+		if perMessage {
+			mErr = be.Errs[j]
+		}
+		d.batchResult = e.afterBatch(d, mErr)
+	}
+	clear(msgs)
+	return msgs[:0]
+}
+
+// afterBatch settles one delivery of a HandleBatch call that returned err for it: handled,
+// released when the engine stops, or retried alone after the backoff (or, on its last
+// attempt, given to OnExhausted at once, in its place).
+func (e *Engine) afterBatch(d *Delivery, err error) result {
+	switch {
+	case err == nil:
+		return handled
+	case e.stopping.Load() || e.ctx.Err() != nil || (d.Ctx != nil && d.Ctx.Err() != nil):
+		e.s.Release(*d)
+		return released
+	case e.failed(d, err):
+		return e.run(d) // exhausted: OnExhausted decides now, as after a single attempt
+	default:
+		e.scheduleRetry(*d, err, "courier: batch handler failed for the message; retrying it alone after backoff")
+		return retrying
+	}
+}
+
+// callBatch runs HandleBatch, turning a panic into an error for every message of the batch.
+func (e *Engine) callBatch(msgs []courier.Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("courier: batch handler panicked", "topic", msgs[0].Topic, "messages", len(msgs),
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("courier: batch handler panicked: %v", p)
+		}
+	}()
+	return e.bh.HandleBatch(e.ctx, msgs)
 }
 
 // result is what became of a delivery run.

@@ -423,6 +423,12 @@ func (nopSettler) Retry(_ context.Context, d Delivery) (Delivery, error) {
 func (nopSettler) Release(Delivery) {}
 
 func benchmarkEngine(b *testing.B, keyed bool, concurrency int) {
+	benchmarkEngineWith(b, keyed, EngineConfig{Concurrency: concurrency, Logger: quiet})
+}
+
+// benchmarkEngineWith submits b.N deliveries (over 64 keys when keyed) to an engine of cfg
+// whose handler (a courier.BatchHandler, used when cfg.BatchSize is above 1) does nothing.
+func benchmarkEngineWith(b *testing.B, keyed bool, cfg EngineConfig) {
 	keys := make([]string, 64)
 	for i := range keys {
 		if keyed {
@@ -431,10 +437,17 @@ func benchmarkEngine(b *testing.B, keyed bool, concurrency int) {
 	}
 	var done sync.WaitGroup
 	done.Add(b.N)
-	e := NewEngine(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+	var h courier.MessageHandler = courier.HandlerFunc(func(context.Context, courier.Message) error {
 		done.Done()
 		return nil
-	}), nopSettler{}, EngineConfig{Concurrency: concurrency, Logger: quiet})
+	})
+	if cfg.BatchSize > 1 {
+		h = courier.BatchHandlerFunc(func(_ context.Context, msgs []courier.Message) error {
+			done.Add(-len(msgs))
+			return nil
+		})
+	}
+	e := NewEngine(context.Background(), h, nopSettler{}, cfg)
 	d := delivery("id", "")
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -454,6 +467,22 @@ func BenchmarkEngine(b *testing.B) {
 	for _, c := range []int{1, 8} {
 		b.Run(fmt.Sprintf("keyed/concurrency=%d", c), func(b *testing.B) { benchmarkEngine(b, true, c) })
 		b.Run(fmt.Sprintf("unkeyed/concurrency=%d", c), func(b *testing.B) { benchmarkEngine(b, false, c) })
+	}
+}
+
+// BenchmarkEngineBatch is BenchmarkEngine's work through the batch path (BatchSize 64): its
+// cost per message is to be at most the per-message path's.
+func BenchmarkEngineBatch(b *testing.B) {
+	for _, c := range []int{1, 8} {
+		for _, keyed := range []bool{true, false} {
+			name := fmt.Sprintf("unkeyed/concurrency=%d", c)
+			if keyed {
+				name = fmt.Sprintf("keyed/concurrency=%d", c)
+			}
+			b.Run(name, func(b *testing.B) {
+				benchmarkEngineWith(b, keyed, EngineConfig{Concurrency: c, BatchSize: 64, Logger: quiet})
+			})
+		}
 	}
 }
 

@@ -37,7 +37,7 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig, q QueueConfig) *Consumer
 		b:        b,
 		cfg:      cfg,
 		q:        q,
-		prefetch: b.cfg.prefetch(cfg.Concurrency),
+		prefetch: b.cfg.prefetch(cfg.Concurrency * max(cfg.BatchSize, 1)), // room for every worker's batch
 		log:      cfg.Logger.With("broker", "rabbitmq", "group", cfg.Group),
 	}
 	for _, t := range cfg.Topics {
