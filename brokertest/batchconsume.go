@@ -29,11 +29,11 @@ func testBatchConsume(e *env) {
 	e.send(e.producer(), msgs...)
 
 	var (
-		mu      sync.Mutex
-		sizes   []int
-		handled = map[string][]string{} // key -> IDs in the order handled
-		count   = map[string]int{}      // ID -> successful handlings
-		failedID string // the message the first batch of several fails for
+		mu       sync.Mutex
+		sizes    []int
+		handled  = map[string][]string{} // key -> IDs in the order handled
+		count    = map[string]int{}      // ID -> successful handlings
+		failedID string                  // the message the first batch of several fails for
 		overlap  []string
 	)
 	col := newCollector() // signals progress to waitUntil
