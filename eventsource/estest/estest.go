@@ -1,0 +1,90 @@
+// Package estest is the acceptance suite for eventsource.Store implementations: the
+// brokertest of event stores. Every backend in this repository runs it, and a backend
+// written elsewhere can run it too:
+//
+//	func TestStore(t *testing.T) {
+//		estest.Run(t, estest.Backend{New: func(t testing.TB) eventsource.Store { return newStore(t) }})
+//	}
+//
+// It checks input validation, the whole expected-version matrix, safe retries, reads in both
+// directions, byte-exact round trips, competing writers (16 writers at the same expected
+// version for 200 rounds: one winner per round, every loser a *ConflictError with the actual
+// version), and a ReadAll follower that runs while 8 writers append with random commit
+// delays and must see every event exactly once, in order per stream.
+package estest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/courier-go/courier/eventsource"
+)
+
+// Backend describes the store under test.
+type Backend struct {
+	// New returns a new, empty store for one test, and arranges its cleanup with t.Cleanup
+	// (the suite also calls Close, which must be idempotent). Required.
+	New func(t testing.TB) eventsource.Store
+	// AppendDelayed appends like Append, but keeps the append uncommitted for delay before
+	// committing it (pgstore: AppendTx, then wait, then commit), so that the follower test
+	// sees late commits. nil means waiting for delay before an ordinary Append.
+	AppendDelayed func(ctx context.Context, s eventsource.Store, delay time.Duration, stream string, expected eventsource.ExpectedVersion, events ...eventsource.EventData) (eventsource.AppendResult, error)
+	// MaxEventSize is the store's limit on EventData.Size; 0 means
+	// eventsource.DefaultMaxEventSize.
+	MaxEventSize int
+	// FollowFor is how long the live ReadAll follower test runs; 0 means 10 s (2 s with
+	// -short).
+	FollowFor time.Duration
+}
+
+// Run runs the whole suite against b, each case as a subtest.
+func Run(t *testing.T, b Backend) {
+	if b.New == nil {
+		t.Fatal("estest: Backend.New is nil")
+	}
+	if b.MaxEventSize == 0 {
+		b.MaxEventSize = eventsource.DefaultMaxEventSize
+	}
+	if b.FollowFor == 0 {
+		b.FollowFor = 10 * time.Second
+		if testing.Short() {
+			b.FollowFor = 2 * time.Second
+		}
+	}
+	cases := []struct {
+		name string
+		run  func(*testing.T, Backend)
+	}{
+		{"InvalidInput", testInvalidInput},
+		{"RoundTrip", testRoundTrip},
+		{"ExpectedVersionMatrix", testExpectedVersionMatrix},
+		{"IdempotentRetry", testIdempotentRetry},
+		{"DuplicateEventID", testDuplicateEventID},
+		{"ReadStream", testReadStream},
+		{"ReadAllFilterLimit", testReadAllFilterLimit},
+		{"PositionRoundTrip", testPositionRoundTrip},
+		{"Closed", testClosed},
+		{"CompetingWriters", testCompetingWriters},
+		{"FollowLive", testFollowLive},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
+	}
+}
+
+func newStore(t *testing.T, b Backend) eventsource.Store {
+	t.Helper()
+	s := b.New(t)
+	if s == nil {
+		t.Fatal("estest: Backend.New returned nil")
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
