@@ -46,6 +46,28 @@ func readAll(t *testing.T, s eventsource.Store, from eventsource.Position, opts 
 	return got
 }
 
+// ReadAllAtLeast reads with ReadAll until it yields at least n events (a store may show
+// committed events only once older transactions have ended: pgstore's read horizon), or
+// fails the test after 10 s.
+func ReadAllAtLeast(t testing.TB, s eventsource.Store, from eventsource.Position, opts eventsource.ReadAllOptions, n int) []eventsource.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := eventsource.Collect(s.ReadAll(t.Context(), from, opts))
+		if err != nil {
+			t.Fatalf("ReadAll(%v, %+v): %v", from, opts, err)
+		}
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		select {
+		case <-time.After(10 * time.Millisecond): // the horizon moves when other transactions end
+		case <-t.Context().Done():
+			return got
+		}
+	}
+}
+
 func versions(es []eventsource.Event) []int64 {
 	out := make([]int64, len(es))
 	for i, e := range es {
@@ -134,7 +156,7 @@ func testRoundTrip(t *testing.T, b Backend) {
 	if prev != res.Position {
 		t.Errorf("last event's position %v, AppendResult says %v", prev, res.Position)
 	}
-	all := readAll(t, s, eventsource.Position{}, eventsource.ReadAllOptions{})
+	all := ReadAllAtLeast(t, s, eventsource.Position{}, eventsource.ReadAllOptions{}, 4)
 	if len(all) != 4 || all[3].Position != res.Position || all[0].ID != "e-1" {
 		t.Errorf("ReadAll = %d events (last at %v), want the 4 appended ending at %v", len(all), all[len(all)-1].Position, res.Position)
 	}
@@ -344,6 +366,7 @@ func testReadAllFilterLimit(t *testing.T, b Backend) {
 		}
 		return out
 	}
+	ReadAllAtLeast(t, s, eventsource.Position{}, eventsource.ReadAllOptions{}, len(want["all"]))
 	for name, f := range filters {
 		got := ids(readAll(t, s, eventsource.Position{}, eventsource.ReadAllOptions{Filter: f}))
 		if !slices.Equal(got, want[name]) {
@@ -382,7 +405,7 @@ func testPositionRoundTrip(t *testing.T, b Backend) {
 			t.Fatal(err)
 		}
 	}
-	all := readAll(t, s, eventsource.Position{}, eventsource.ReadAllOptions{})
+	all := ReadAllAtLeast(t, s, eventsource.Position{}, eventsource.ReadAllOptions{}, 3)
 	if len(all) != 3 || all[2].Position != res.Position {
 		t.Fatalf("ReadAll = %d events, want 3 ending at %v", len(all), res.Position)
 	}
