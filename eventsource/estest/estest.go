@@ -10,7 +10,9 @@
 // directions, byte-exact round trips, competing writers (16 writers at the same expected
 // version for 200 rounds: one winner per round, every loser a *ConflictError with the actual
 // version), and a ReadAll follower that runs while 8 writers append with random commit
-// delays and must see every event exactly once, in order per stream.
+// delays and must see every event exactly once, in order per stream; a subscription stopped
+// and restarted from its checkpoint handles each event once, in order; outbox relays killed
+// at random points get every event to the broker, in order per stream, one relay at a time.
 package estest
 
 import (
@@ -33,6 +35,12 @@ type Backend struct {
 	// MaxEventSize is the store's limit on EventData.Size; 0 means
 	// eventsource.DefaultMaxEventSize.
 	MaxEventSize int
+	// Checkpoints returns the checkpoint store for the subscription and relay tests; nil
+	// means an eventsource.MemoryCheckpoints.
+	Checkpoints func(t testing.TB, s eventsource.Store) eventsource.CheckpointStore
+	// Lease returns the lease the relay test's relays contend for; nil means an
+	// eventsource.LocalLease.
+	Lease func(t testing.TB, s eventsource.Store) eventsource.Lease
 	// FollowFor is how long the live ReadAll follower test runs; 0 means 10 s (2 s with
 	// -short).
 	FollowFor time.Duration
@@ -67,6 +75,8 @@ func Run(t *testing.T, b Backend) {
 		{"Closed", testClosed},
 		{"CompetingWriters", testCompetingWriters},
 		{"FollowLive", testFollowLive},
+		{"SubscriptionRestart", testSubscriptionRestart},
+		{"RelayKilled", testRelayKilled},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
@@ -81,6 +91,20 @@ func newStore(t *testing.T, b Backend) eventsource.Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+func (b Backend) checkpoints(t testing.TB, s eventsource.Store) eventsource.CheckpointStore {
+	if b.Checkpoints != nil {
+		return b.Checkpoints(t, s)
+	}
+	return &eventsource.MemoryCheckpoints{}
+}
+
+func (b Backend) lease(t testing.TB, s eventsource.Store) eventsource.Lease {
+	if b.Lease != nil {
+		return b.Lease(t, s)
+	}
+	return &eventsource.LocalLease{}
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {

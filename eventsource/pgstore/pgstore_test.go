@@ -15,7 +15,10 @@ import (
 	"github.com/courier-go/courier/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testDB returns a pool on the test PostgreSQL (contract tests run with
 // synchronous_commit=off for speed) and a new schema migrated in it, dropped at cleanup.
@@ -89,6 +92,10 @@ func TestAcceptance(t *testing.T) {
 			return s
 		},
 		AppendDelayed: appendDelayed,
+		Checkpoints:   func(_ testing.TB, s eventsource.Store) eventsource.CheckpointStore { return s.(*pgstore.Store) },
+		Lease: func(_ testing.TB, s eventsource.Store) eventsource.Lease {
+			return pgstore.AdvisoryLease{Pool: s.(*pgstore.Store).Pool(), CheckEvery: 5 * time.Millisecond}
+		},
 	})
 }
 
