@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Lease lets one holder at a time do a named job: one active outbox relay per name.
@@ -55,5 +56,63 @@ func (l *LocalLease) Acquire(ctx context.Context, name string) (context.Context,
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
+	}
+}
+
+// WaitForLease is for Lease implementations: it calls try until it reports the lease taken,
+// waiting every between attempts, and returns try's error or ctx's.
+func WaitForLease(ctx context.Context, every time.Duration, try func(ctx context.Context) (bool, error)) error {
+	for {
+		ok, err := try(ctx)
+		if err != nil || ok {
+			return err
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// KeepLease is for Lease implementations: once the lease is taken, it returns what Acquire
+// returns. Every interval it calls check (renew the lease, or check the connection that
+// holds it); when check fails, the context ends with check's error as its cause. release
+// stops the checks, ends the context, and calls unlock once, with a context of its own
+// (5 s), so that a lease is given up even after ctx ended.
+func KeepLease(ctx context.Context, every time.Duration, check, unlock func(ctx context.Context) error) (held context.Context, release func()) {
+	held, cancel := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-held.Done():
+				return
+			case <-t.C:
+				if err := check(held); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return held, func() {
+		once.Do(func() {
+			close(stop)
+			<-stopped
+			cancel(nil)
+			uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer ucancel()
+			_ = unlock(uctx)
+		})
 	}
 }

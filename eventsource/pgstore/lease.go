@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/courier-go/courier/eventsource"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -37,59 +37,31 @@ func (l AdvisoryLease) Acquire(ctx context.Context, name string) (context.Contex
 	if err != nil {
 		return nil, nil, fmt.Errorf("pgstore: advisory lease %q: %w", name, err)
 	}
-	for {
-		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, name).Scan(&got); err != nil {
-			conn.Release()
-			return nil, nil, fmt.Errorf("pgstore: advisory lease %q: %w", name, err)
-		}
-		if got {
-			break
-		}
-		t := time.NewTimer(every)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			conn.Release()
+	err = eventsource.WaitForLease(ctx, every, func(ctx context.Context) (got bool, err error) {
+		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, name).Scan(&got)
+		return got, err
+	})
+	if err != nil {
+		conn.Release()
+		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
-		case <-t.C:
 		}
+		return nil, nil, fmt.Errorf("pgstore: advisory lease %q: %w", name, err)
 	}
-	held, cancel := context.WithCancelCause(ctx)
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	go func() { // checks that the connection holding the lock is alive
-		defer close(watched)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-held.Done():
-				return
-			case <-t.C:
-				if err := conn.Ping(held); err != nil {
-					cancel(fmt.Errorf("pgstore: advisory lease %q: connection lost: %w", name, err))
-					return
-				}
+	held, release := eventsource.KeepLease(ctx, every,
+		func(ctx context.Context) error {
+			if err := conn.Ping(ctx); err != nil {
+				return fmt.Errorf("pgstore: advisory lease %q: connection lost: %w", name, err)
 			}
-		}
-	}()
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			close(stop)
-			<-watched
-			cancel(nil)
-			uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer ucancel()
-			if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, name); err != nil {
-				// The lock may still be held by the session: do not give the connection back.
-				_ = conn.Conn().Close(uctx)
+			return nil
+		},
+		func(ctx context.Context) error {
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, name); err != nil {
+				// The session may still hold the lock: do not give the connection back.
+				return conn.Conn().Close(ctx)
 			}
-			conn.Release()
+			return nil
 		})
-	}
 	return held, release, nil
 }

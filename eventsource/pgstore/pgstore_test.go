@@ -228,3 +228,19 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New(nil pool) accepted")
 	}
 }
+
+// TestAdvisoryLease: exclusive, and lost when the holder's connection dies (the server
+// then drops the lock).
+func TestAdvisoryLease(t *testing.T) {
+	_, pool := newStore(t)
+	estest.RunLease(t, pgstore.AdvisoryLease{Pool: pool, CheckEvery: 20 * time.Millisecond}, func(t *testing.T, name string) {
+		var pid int
+		if err := pool.QueryRow(t.Context(), `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`, name).Scan(&pid); err != nil {
+			t.Fatalf("find the lock holder: %v", err)
+		}
+		if _, err := pool.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, pid); err != nil {
+			t.Fatal(err)
+		}
+	}, "connection lost")
+}
