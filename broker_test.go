@@ -131,21 +131,3 @@ func TestChainOrder(t *testing.T) {
 		t.Fatalf("order %s", got)
 	}
 }
-
-func TestBatchError(t *testing.T) {
-	if courier.NewBatchError([]error{nil, nil}) != nil {
-		t.Fatal("NewBatchError of no failures is not nil")
-	}
-	boom := errors.New("boom")
-	err := courier.NewBatchError([]error{nil, boom, nil, courier.ErrMessageTooLarge})
-	var be *courier.BatchError
-	if !errors.As(err, &be) || len(be.Failed()) != 2 || be.Failed()[0] != 1 || be.Failed()[1] != 3 {
-		t.Fatalf("BatchError %v", err)
-	}
-	if !errors.Is(err, boom) || !errors.Is(err, courier.ErrMessageTooLarge) {
-		t.Errorf("BatchError does not unwrap to its causes")
-	}
-	if !strings.Contains(err.Error(), "2 of 4 messages not sent") {
-		t.Errorf("message %q", err)
-	}
-}

@@ -62,13 +62,3 @@ func (e *BatchError) Unwrap() []error {
 	}
 	return errs
 }
-
-// NewBatchError returns a *BatchError for errs (one per message), or nil when all are nil.
-func NewBatchError(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return &BatchError{Errs: errs}
-		}
-	}
-	return nil
-}

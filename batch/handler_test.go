@@ -224,7 +224,7 @@ func TestHandlerConfig(t *testing.T) {
 // TestHandlerOnConsumer runs the handler under a memory consumer: good batches are acknowledged
 // once, and only the message a PartialError names comes back, with Attempt 2.
 func TestHandlerOnConsumer(t *testing.T) {
-	b, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

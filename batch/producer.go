@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 	"github.com/courier-go/courier/internal/wake"
 )
 
@@ -106,7 +107,7 @@ func New(inner courier.Producer, cfg Config) (*Producer, error) {
 // package documentation for what happens when ctx ends.
 func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
 	id := msg.ID
-	msg, err := courier.Prepare(msg)
+	msg, err := driver.Prepare(msg)
 	if err != nil {
 		return fmt.Errorf("batch: send to %q: %w", msg.Topic, err)
 	}

@@ -34,7 +34,7 @@ type recorder struct {
 
 func newRecorder(t *testing.T, cfg memory.Config) (*recorder, *memory.Broker) {
 	t.Helper()
-	b, err := memory.New(cfg)
+	b, err := memory.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package brokertest_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/courier-go/courier"
@@ -13,7 +14,7 @@ import (
 func ExampleRun() {
 	harness := brokertest.Harness{
 		NewBroker: func(t testing.TB) courier.Broker {
-			b, err := memory.New(memory.Config{})
+			b, err := memory.New(context.Background(), memory.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,7 +26,7 @@ var fast = courier.Backoff{Initial: 2 * time.Millisecond, Max: 5 * time.Millisec
 
 func newBroker(t *testing.T) *memory.Broker {
 	t.Helper()
-	b, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,9 @@ import (
 	"sync"
 
 	"github.com/IBM/sarama"
+
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/lifecycle"
+	"github.com/courier-go/courier/driver"
 )
 
 // Broker is a connection to a Kafka cluster that makes producers and consumers. It is safe
@@ -27,7 +28,7 @@ type Broker struct {
 
 	created sync.Map // topic names known to exist, when cfg.CreateTopics
 
-	members lifecycle.Owned // producers and consumers, closed with the broker
+	members driver.Owned // producers and consumers, closed with the broker
 }
 
 var _ courier.Broker = (*Broker)(nil)
@@ -108,13 +109,13 @@ func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
 // yet is committed for it, so a message sent after NewConsumer returns is delivered even if
 // Consume starts later.
 func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", b.name, err)
+	cfg, err := driver.ConsumerConfig("kafka", cfg, b.cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
 	if b.members.Closed() {
 		return nil, courier.ErrClosed
 	}
-	cfg = cfg.WithDefaults()
 	if b.cfg.CreateTopics {
 		for _, t := range cfg.Topics {
 			if err := b.ensureTopic(ctx, t); err != nil {

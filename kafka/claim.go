@@ -5,7 +5,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/courier-go/courier/internal/dispatch"
+
+	"github.com/courier-go/courier/driver"
 )
 
 // revokeGrace is how long a claim that cancelled its handlers' context waits for them to
@@ -16,7 +17,7 @@ const revokeGrace = time.Second
 // groupHandler feeds the records of every claim of a session to the consumer's engine.
 type groupHandler struct {
 	c     *consumer
-	eng   *dispatch.Engine
+	eng   *driver.Engine
 	bytes *budget // bytes of the records handed to eng and not yet settled
 }
 
@@ -50,7 +51,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	ctx, cancel := context.WithCancel(g.eng.Context())
 	defer cancel()
 	sctx := sess.Context()
-	batch := make([]dispatch.Delivery, 0, claimBatch)
+	batch := make([]driver.Delivery, 0, claimBatch)
 	dec := newDecoder(topic, partition)
 	for open := true; open; {
 		select {
@@ -64,7 +65,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			batch = batch[:0]
 			var size int64
 			for ok {
-				batch = append(batch, dispatch.Delivery{Msg: dec.message(cm), Ctx: ctx, Revoked: &tr.revoked, Ref: tr})
+				batch = append(batch, driver.Delivery{Msg: dec.message(cm), Ctx: ctx, Revoked: &tr.revoked, Ref: tr})
 				if size += recordBytes(&batch[len(batch)-1].Msg); len(batch) == claimBatch || size >= g.bytes.max/4 {
 					break
 				}

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/driver"
 )
 
 // fakeSession is the part of a sarama group session a claim uses.
@@ -126,7 +127,7 @@ func BenchmarkClaimPipeline(b *testing.B) {
 			defer func() { keyed = false }()
 			run(b, func(sess *fakeSession, claims []*fakeClaim, h courier.HandlerFunc) {
 				cc := courier.ConsumerConfig{Group: "g", Concurrency: conc}.WithDefaults()
-				eng := dispatch.New(context.Background(), h, settler{}, engineConfig(cc))
+				eng := driver.NewEngine(context.Background(), h, settler{}, engineConfig(cc))
 				defer eng.Close()
 				g := &groupHandler{c: &consumer{cfg: cc, log: cc.Logger}, eng: eng, bytes: newBudget(queueBytes)}
 				var wg sync.WaitGroup
@@ -156,7 +157,7 @@ func TestClaimHoldsAtMostTheByteBudget(t *testing.T) {
 		return nil
 	})
 	cc := courier.ConsumerConfig{Group: "g", Concurrency: 1, Logger: slog.New(slog.DiscardHandler)}.WithDefaults()
-	eng := dispatch.New(context.Background(), h, settler{}, engineConfig(cc))
+	eng := driver.NewEngine(context.Background(), h, settler{}, engineConfig(cc))
 	defer eng.Close()
 	g := &groupHandler{c: &consumer{cfg: cc, log: cc.Logger}, eng: eng, bytes: newBudget(budgetBytes)}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
-	"github.com/courier-go/courier/internal/lifecycle"
+	"github.com/courier-go/courier/driver"
 )
 
 // consumer is one member of a consumer group.
@@ -22,7 +22,7 @@ type consumer struct {
 	group  sarama.ConsumerGroup
 	logged chan struct{} // closed when the goroutine logging group errors has ended
 
-	guard lifecycle.Guard
+	guard driver.Guard
 }
 
 func newConsumer(ctx context.Context, b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
@@ -75,7 +75,7 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	}
 	defer finish()
 
-	eng := dispatch.New(ctx, h, settler{}, engineConfig(c.cfg))
+	eng := driver.NewEngine(ctx, h, settler{}, engineConfig(c.cfg))
 	defer eng.Close()
 	gh := &groupHandler{c: c, eng: eng, bytes: newBudget(queueBytes)}
 	for failures := 0; ctx.Err() == nil; {
@@ -122,8 +122,8 @@ func (c *consumer) Close() error {
 }
 
 // engineConfig returns the dispatch settings of a consumer.
-func engineConfig(cc courier.ConsumerConfig) dispatch.Config {
-	dc := dispatch.FromConsumerConfig("kafka", cc)
+func engineConfig(cc courier.ConsumerConfig) driver.EngineConfig {
+	dc := driver.FromConsumerConfig("kafka", cc)
 	dc.QueueSize = max(queueSize, 4*cc.Concurrency)
 	return dc
 }
@@ -131,14 +131,14 @@ func engineConfig(cc courier.ConsumerConfig) dispatch.Config {
 // settler settles deliveries on the tracker of the claim they came from.
 type settler struct{}
 
-func (settler) Ack(_ context.Context, d dispatch.Delivery) error {
+func (settler) Ack(_ context.Context, d driver.Delivery) error {
 	d.Ref.(*tracker).ack(d.Msg.Offset)
 	return nil
 }
 
 // AckAll settles the deliveries one worker handled in a row, taking the tracker of each
 // run of them from one partition once.
-func (settler) AckAll(_ context.Context, ds []*dispatch.Delivery) error {
+func (settler) AckAll(_ context.Context, ds []*driver.Delivery) error {
 	for i := 0; i < len(ds); {
 		tr := ds[i].Ref.(*tracker)
 		j := i + 1
@@ -154,9 +154,9 @@ func (settler) AckAll(_ context.Context, ds []*dispatch.Delivery) error {
 // Retry counts the attempt: Kafka has no delivery count of its own. The message is handled
 // again in place, so it can always be retried; if its partition was revoked meanwhile, its
 // context has ended and the engine releases it instead.
-func (settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
+func (settler) Retry(_ context.Context, d driver.Delivery) (driver.Delivery, error) {
 	d.Msg.Attempt++
 	return d, nil
 }
 
-func (settler) Release(d dispatch.Delivery) { d.Ref.(*tracker).release(d.Msg.Offset) }
+func (settler) Release(d driver.Delivery) { d.Ref.(*tracker).release(d.Msg.Offset) }

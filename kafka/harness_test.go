@@ -117,7 +117,7 @@ func externalBrokers(t testing.TB) []string {
 	if v := os.Getenv(testenv.KafkaBrokers); v != "" {
 		return strings.Split(v, ",")
 	}
-	addr, err := startContainer(t)
+	addr, err := testenv.Container("kafka")(t)
 	if err != nil {
 		t.Skipf("no external Kafka (%s unset, and no container: %v); TestConformance ran the suite on kfake", testenv.KafkaBrokers, err)
 	}

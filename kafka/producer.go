@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 	"github.com/courier-go/courier/internal/recordid"
 )
 
@@ -128,7 +130,7 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 		if w.errs == nil {
 			return nil
 		}
-		return courier.NewBatchError(w.errs)
+		return driver.NewBatchError(w.errs)
 	})
 }
 

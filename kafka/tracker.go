@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/driver"
 )
 
 // tracker follows the records of one partition claim from their hand-over to the engine to
@@ -53,7 +53,7 @@ func newTracker(mark func(next int64), bytes *budget) *tracker {
 }
 
 // add records that the records of ds are being handed over. Offsets must increase.
-func (t *tracker) add(ds []dispatch.Delivery) {
+func (t *tracker) add(ds []driver.Delivery) {
 	t.mu.Lock()
 	for i := range ds {
 		t.pending = append(t.pending, entry{off: ds[i].Msg.Offset, size: recordBytes(&ds[i].Msg)})
@@ -93,7 +93,7 @@ func (t *tracker) ack(off int64) {
 }
 
 // ackAll is ack for the records of ds, which belong to this tracker, under one lock.
-func (t *tracker) ackAll(ds []*dispatch.Delivery) {
+func (t *tracker) ackAll(ds []*driver.Delivery) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var size int64

@@ -7,14 +7,14 @@ import (
 	"testing"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/driver"
 )
 
 // deliveries returns deliveries at offs, with values of a few bytes, some keyed.
-func deliveries(offs ...int64) []dispatch.Delivery {
-	ds := make([]dispatch.Delivery, len(offs))
+func deliveries(offs ...int64) []driver.Delivery {
+	ds := make([]driver.Delivery, len(offs))
 	for i, o := range offs {
-		ds[i] = dispatch.Delivery{Msg: courier.Message{Offset: o, Value: make([]byte, 1+o%7)}}
+		ds[i] = driver.Delivery{Msg: courier.Message{Offset: o, Value: make([]byte, 1+o%7)}}
 		if o%3 == 0 {
 			ds[i].Msg.Key = "k"
 		}
@@ -178,7 +178,7 @@ func TestTrackerAckAllIsAckOfEach(t *testing.T) {
 	batched.add(deliveries(offs...))
 	for len(order) > 0 {
 		n := min(len(order), 1+r.IntN(20))
-		var ds []*dispatch.Delivery
+		var ds []*driver.Delivery
 		for _, d := range deliveries(order[:n]...) {
 			ds = append(ds, &d)
 		}

@@ -10,16 +10,17 @@ import (
 	"sync"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 	"github.com/courier-go/courier/internal/urlparams"
 )
 
 func init() {
-	courier.Register("memory", func(_ context.Context, u *url.URL) (courier.Broker, error) {
+	courier.Register("memory", func(ctx context.Context, u *url.URL) (courier.Broker, error) {
 		cfg, err := ParseURL(u)
 		if err != nil {
 			return nil, err
 		}
-		return New(cfg)
+		return New(ctx, cfg)
 	})
 }
 
@@ -85,8 +86,9 @@ type Broker struct {
 	closed    bool
 }
 
-// New returns an empty broker.
-func New(cfg Config) (*Broker, error) {
+// New returns an empty broker. It does no I/O; ctx is there so that every adapter has the
+// same constructor, New(ctx, Config).
+func New(_ context.Context, cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -139,10 +141,10 @@ func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
 
 // NewConsumer creates cfg.Group on each of cfg.Topics (and the topics) if missing.
 func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
-	if err := cfg.Validate(); err != nil {
+	cfg, err := driver.ConsumerConfig("memory", cfg, b.cfg.Logger)
+	if err != nil {
 		return nil, err
 	}
-	cfg = cfg.WithDefaults()
 	c := newConsumer(b, cfg)
 	for _, name := range cfg.Topics {
 		t, err := b.topic(name, true)
@@ -241,7 +243,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 
 // prepare validates msg and copies what the caller may reuse after Send returns.
 func (p *producer) prepare(msg courier.Message) (courier.Message, error) {
-	msg, err := courier.Prepare(msg)
+	msg, err := driver.Prepare(msg)
 	if err != nil {
 		return msg, fmt.Errorf("memory: send to %q: %w", msg.Topic, err)
 	}
@@ -259,7 +261,7 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 	for i, m := range msgs {
 		errs[i] = p.Send(ctx, m)
 	}
-	return courier.NewBatchError(errs)
+	return driver.NewBatchError(errs)
 }
 
 func (p *producer) Close() error {

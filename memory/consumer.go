@@ -5,8 +5,7 @@ import (
 	"fmt"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
-	"github.com/courier-go/courier/internal/lifecycle"
+	"github.com/courier-go/courier/driver"
 )
 
 // fetchLimit is how many messages a consumer takes from one topic at a time: small, so that the
@@ -17,7 +16,7 @@ type consumer struct {
 	b     *Broker
 	cfg   courier.ConsumerConfig
 	subs  []*sub
-	guard lifecycle.Guard
+	guard driver.Guard
 
 	wakeup chan struct{} // one pending wake-up is enough: the loop fetches all there is
 }
@@ -43,10 +42,10 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	}
 	defer finish()
 
-	eng := dispatch.New(ctx, h, settler{}, dispatch.FromConsumerConfig("memory", c.cfg))
+	eng := driver.NewEngine(ctx, h, settler{}, driver.FromConsumerConfig("memory", c.cfg))
 	defer eng.Close()
 
-	batch := make([]dispatch.Delivery, 0, fetchLimit)
+	batch := make([]driver.Delivery, 0, fetchLimit)
 	for {
 		fetched := 0
 		for _, s := range c.subs {
@@ -85,14 +84,14 @@ func (c *consumer) Close() error {
 // settler settles deliveries on the subscription they came from.
 type settler struct{}
 
-func (settler) Ack(_ context.Context, d dispatch.Delivery) error {
+func (settler) Ack(_ context.Context, d driver.Delivery) error {
 	d.Ref.(*sub).ack(d.Msg)
 	return nil
 }
 
-func (settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
+func (settler) Retry(_ context.Context, d driver.Delivery) (driver.Delivery, error) {
 	d.Msg.Attempt++
 	return d, nil
 }
 
-func (settler) Release(d dispatch.Delivery) { d.Ref.(*sub).release(d.Msg) }
+func (settler) Release(d driver.Delivery) { d.Ref.(*sub).release(d.Msg) }

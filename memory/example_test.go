@@ -11,7 +11,7 @@ import (
 // The memory broker in a unit test: send, then consume what the group has.
 func Example() {
 	ctx := context.Background()
-	b, _ := memory.New(memory.Config{})
+	b, _ := memory.New(context.Background(), memory.Config{})
 	defer b.Close()
 
 	p, _ := b.NewProducer(ctx)

@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/courier-go/courier"
@@ -10,7 +11,7 @@ import (
 
 func harness() brokertest.Harness {
 	return brokertest.Harness{NewBroker: func(t testing.TB) courier.Broker {
-		b, err := memory.New(memory.Config{MaxMessageBytes: 4 << 20})
+		b, err := memory.New(context.Background(), memory.Config{MaxMessageBytes: 4 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ func (s *syncBuffer) String() string {
 
 func TestRetentionDropsOldestLoudly(t *testing.T) {
 	var logs syncBuffer
-	b, err := memory.New(memory.Config{MaxMessagesPerTopic: 3, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	b, err := memory.New(context.Background(), memory.Config{MaxMessagesPerTopic: 3, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestRetentionDropsOldestLoudly(t *testing.T) {
 }
 
 func TestRetentionAcrossSegments(t *testing.T) {
-	b, _ := memory.New(memory.Config{MaxMessagesPerTopic: 5000})
+	b, _ := memory.New(context.Background(), memory.Config{MaxMessagesPerTopic: 5000})
 	defer b.Close()
 	ctx := context.Background()
 	p, _ := b.NewProducer(ctx)
@@ -120,7 +120,7 @@ func TestRetentionAcrossSegments(t *testing.T) {
 }
 
 func TestSendCopiesValueAndHeaders(t *testing.T) {
-	b, _ := memory.New(memory.Config{})
+	b, _ := memory.New(context.Background(), memory.Config{})
 	defer b.Close()
 	ctx := context.Background()
 	c, _ := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "g", Topics: []string{"t"}})
@@ -147,10 +147,10 @@ func TestSendCopiesValueAndHeaders(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if _, err := memory.New(memory.Config{MaxMessageBytes: -1}); err == nil {
+	if _, err := memory.New(context.Background(), memory.Config{MaxMessageBytes: -1}); err == nil {
 		t.Error("negative MaxMessageBytes accepted")
 	}
-	if _, err := memory.New(memory.Config{MaxMessagesPerTopic: -1}); err == nil {
+	if _, err := memory.New(context.Background(), memory.Config{MaxMessagesPerTopic: -1}); err == nil {
 		t.Error("negative MaxMessagesPerTopic accepted")
 	}
 	b, err := courier.Open(context.Background(), "memory://?max_message_bytes=10&max_messages_per_topic=2")
@@ -166,7 +166,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConsumeTwiceIsAnError(t *testing.T) {
-	b, _ := memory.New(memory.Config{})
+	b, _ := memory.New(context.Background(), memory.Config{})
 	defer b.Close()
 	ctx := context.Background()
 	c, _ := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "g", Topics: []string{"t"}})

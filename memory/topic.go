@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/driver"
 )
 
 // topic is a retained log of messages with a position per group.
@@ -107,7 +107,7 @@ func (t *topic) wakeAll() {
 
 // fetch appends to buf up to limit deliveries for s's consumer: first the messages handed
 // back, then new ones, stopping at a message whose key another consumer of the group holds.
-func (s *sub) fetch(buf []dispatch.Delivery, limit int) []dispatch.Delivery {
+func (s *sub) fetch(buf []driver.Delivery, limit int) []driver.Delivery {
 	t, g := s.t, s.g
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -118,7 +118,7 @@ func (s *sub) fetch(buf []dispatch.Delivery, limit int) []dispatch.Delivery {
 		}
 		g.redeliver = slices.Delete(g.redeliver, 0, 1)
 		m.Attempt++
-		buf = append(buf, dispatch.Delivery{Msg: deliverable(m), Ref: s})
+		buf = append(buf, driver.Delivery{Msg: deliverable(m), Ref: s})
 	}
 	for g.next < t.log.end() && len(buf) < limit {
 		m := *t.log.at(g.next)
@@ -127,7 +127,7 @@ func (s *sub) fetch(buf []dispatch.Delivery, limit int) []dispatch.Delivery {
 		}
 		g.next++
 		m.Attempt = 1
-		buf = append(buf, dispatch.Delivery{Msg: deliverable(m), Ref: s})
+		buf = append(buf, driver.Delivery{Msg: deliverable(m), Ref: s})
 	}
 	return buf
 }

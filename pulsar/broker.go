@@ -10,7 +10,7 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/lifecycle"
+	"github.com/courier-go/courier/driver"
 )
 
 func init() {
@@ -31,7 +31,7 @@ type Broker struct {
 	client pulsarclient.Client
 	log    *slog.Logger
 
-	members lifecycle.Owned // producers and consumers, closed with the broker
+	members driver.Owned // producers and consumers, closed with the broker
 }
 
 var _ courier.Broker = (*Broker)(nil)
@@ -83,13 +83,14 @@ func (b *Broker) NewProducer(_ context.Context) (courier.Producer, error) {
 // NewConsumer subscribes cfg.Group to cfg.Topics, creating the subscription
 // if needed, so that messages sent from now on are kept for the group.
 func (b *Broker) NewConsumer(_ context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
-	if err := cfg.Validate(); err != nil {
+	cfg, err := driver.ConsumerConfig("pulsar", cfg, b.cfg.Logger)
+	if err != nil {
 		return nil, err
 	}
 	if b.members.Closed() {
 		return nil, courier.ErrClosed
 	}
-	c, err := newConsumer(b, cfg.WithDefaults())
+	c, err := newConsumer(b, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -8,8 +8,7 @@ import (
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
-	"github.com/courier-go/courier/internal/lifecycle"
+	"github.com/courier-go/courier/driver"
 )
 
 // consumer is one member of a group: a Pulsar consumer subscribed to the
@@ -20,7 +19,7 @@ type consumer struct {
 	pc     pulsarclient.Consumer
 	topics map[string]string // client's topic name -> courier topic
 
-	guard lifecycle.Guard
+	guard driver.Guard
 }
 
 var _ courier.Consumer = (*consumer)(nil)
@@ -82,7 +81,7 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	}
 	defer finish()
 
-	eng := dispatch.New(ctx, h, settler{c}, dispatch.FromConsumerConfig("pulsar", c.cfg))
+	eng := driver.NewEngine(ctx, h, settler{c}, driver.FromConsumerConfig("pulsar", c.cfg))
 	defer eng.Close()
 
 	// The client never closes Chan(), even on Close: select on ctx too.
@@ -92,7 +91,7 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 		case <-ctx.Done():
 			return nil
 		case cm := <-ch:
-			d := dispatch.Delivery{Msg: decode(cm.Message, c.topicOf(cm.Topic())), Ref: cm.Message}
+			d := driver.Delivery{Msg: decode(cm.Message, c.topicOf(cm.Topic())), Ref: cm.Message}
 			if err := eng.Submit(ctx, d); err != nil {
 				c.pc.Nack(cm.Message) // not accepted: hand it back
 				return nil
@@ -116,7 +115,7 @@ func (c *consumer) Close() error {
 // settler settles deliveries on the Pulsar consumer.
 type settler struct{ c *consumer }
 
-func (s settler) Ack(_ context.Context, d dispatch.Delivery) error {
+func (s settler) Ack(_ context.Context, d driver.Delivery) error {
 	if err := s.c.pc.Ack(d.Ref.(pulsarclient.Message)); err != nil {
 		return fmt.Errorf("pulsar: ack %s on %q: %w", d.Msg.ID, d.Msg.Topic, err)
 	}
@@ -125,11 +124,11 @@ func (s settler) Ack(_ context.Context, d dispatch.Delivery) error {
 
 // Retry runs the message again in place: Pulsar's redelivery count only
 // moves when the broker redelivers, so the attempt is counted here.
-func (settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
+func (settler) Retry(_ context.Context, d driver.Delivery) (driver.Delivery, error) {
 	d.Msg.Attempt++
 	return d, nil
 }
 
 // Release hands the message back with a negative ack; the broker redelivers
 // it to the group after NackDelay.
-func (s settler) Release(d dispatch.Delivery) { s.c.pc.Nack(d.Ref.(pulsarclient.Message)) }
+func (s settler) Release(d driver.Delivery) { s.c.pc.Nack(d.Ref.(pulsarclient.Message)) }

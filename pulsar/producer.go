@@ -12,6 +12,7 @@ import (
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 	"github.com/courier-go/courier/internal/recordid"
 )
 
@@ -208,7 +209,7 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 	if len(msgs) <= maxPooledBatch {
 		p.batches.Put(b)
 	}
-	return courier.NewBatchError(errs)
+	return driver.NewBatchError(errs)
 }
 
 // maxPooledBatch bounds the scratch space kept for reuse: a rare huge batch

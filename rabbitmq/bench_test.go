@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/brokertest"
-	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // The side-by-side benchmarks compare the adapter with amqp091-go used directly, doing the

@@ -7,7 +7,7 @@ import (
 	"net/url"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/lifecycle"
+	"github.com/courier-go/courier/driver"
 )
 
 func init() {
@@ -30,7 +30,7 @@ type Broker struct {
 	pub *conn // producers' connection
 	sub *conn // consumers' connection: still acks while RabbitMQ blocks publishers
 
-	members lifecycle.Owned // producers and consumers, closed with the broker
+	members driver.Owned // producers and consumers, closed with the broker
 }
 
 // New connects to RabbitMQ. It fails, naming the broker, when the URL is wrong or the broker
@@ -81,8 +81,9 @@ func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (c
 // Consumer is NewConsumer with a queue shape of its own (its zero fields take the defaults)
 // and the concrete type.
 func (b *Broker) Consumer(ctx context.Context, cfg courier.ConsumerConfig, q QueueConfig) (*Consumer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("rabbitmq: %w", err)
+	cfg, err := driver.ConsumerConfig("rabbitmq", cfg, b.cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
 	qc := b.cfg
 	qc.Queue = q
@@ -101,7 +102,7 @@ func (b *Broker) Consumer(ctx context.Context, cfg courier.ConsumerConfig, q Que
 	if b.members.Closed() {
 		return nil, fmt.Errorf("rabbitmq: new consumer: %w", courier.ErrClosed)
 	}
-	c := newConsumer(b, cfg.WithDefaults(), qc.Queue)
+	c := newConsumer(b, cfg, qc.Queue)
 	if err := c.declare(ctx); err != nil {
 		return nil, err
 	}

@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
-	"github.com/courier-go/courier/internal/lifecycle"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 )
 
 // Consumer consumes one group's queue with manual acks through the shared dispatch engine,
@@ -25,7 +25,7 @@ type Consumer struct {
 	prefetch int
 	log      *slog.Logger
 
-	guard lifecycle.Guard
+	guard driver.Guard
 }
 
 func newConsumer(b *Broker, cfg courier.ConsumerConfig, q QueueConfig) *Consumer {
@@ -88,9 +88,9 @@ func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	}
 	defer finish()
 
-	ecfg := dispatch.FromConsumerConfig("rabbitmq", c.cfg)
+	ecfg := driver.FromConsumerConfig("rabbitmq", c.cfg)
 	ecfg.QueueSize = c.prefetch
-	eng := dispatch.New(ctx, h, settler{c}, ecfg)
+	eng := driver.NewEngine(ctx, h, settler{c}, ecfg)
 	defer eng.Close()
 
 	for attempt := 1; ctx.Err() == nil; attempt++ {
@@ -142,7 +142,7 @@ func refused(err error) bool {
 }
 
 // open opens a channel, declares the topology on it, and starts consuming.
-func (c *Consumer) open(ctx context.Context, eng *dispatch.Engine) (*session, error) {
+func (c *Consumer) open(ctx context.Context, eng *driver.Engine) (*session, error) {
 	ch, _, err := c.b.sub.channel(ctx)
 	if err != nil {
 		return nil, err
@@ -187,13 +187,13 @@ var errSessionLost = errors.New("rabbitmq: the delivery's channel was lost; the 
 // settler settles deliveries on the session (channel) they came from.
 type settler struct{ c *Consumer }
 
-func (st settler) Ack(_ context.Context, d dispatch.Delivery) error {
+func (st settler) Ack(_ context.Context, d driver.Delivery) error {
 	return d.Ref.(*session).settle(d.Tag, opAck)
 }
 
 // Retry counts an in-place retry in Attempt, or, once Queue.MaxAttempts attempts failed,
 // rejects the message so that the broker dead-letters it.
-func (st settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
+func (st settler) Retry(_ context.Context, d driver.Delivery) (driver.Delivery, error) {
 	s := d.Ref.(*session)
 	if s.ctx.Err() != nil {
 		return d, errSessionLost
@@ -209,6 +209,6 @@ func (st settler) Retry(_ context.Context, d dispatch.Delivery) (dispatch.Delive
 	return d, nil
 }
 
-func (st settler) Release(d dispatch.Delivery) {
+func (st settler) Release(d driver.Delivery) {
 	_ = d.Ref.(*session).settle(d.Tag, opRequeue)
 }

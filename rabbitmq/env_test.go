@@ -11,27 +11,12 @@ import (
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/internal/testenv"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/testcontainers/testcontainers-go"
-	tcrabbit "github.com/testcontainers/testcontainers-go/modules/rabbitmq"
 )
-
-// startContainer starts RabbitMQ with testcontainers when a Docker engine is there; without
-// one it fails fast and testenv skips the test (or fails it under COURIER_REQUIRE_BROKERS=1).
-func startContainer(t testing.TB) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := tcrabbit.Run(ctx, "rabbitmq:3.13-alpine")
-	testcontainers.CleanupContainer(t, c)
-	if err != nil {
-		return "", err
-	}
-	return c.AmqpURL(ctx)
-}
 
 // amqpURL returns the broker under test: COURIER_AMQP_URL, or a container.
 func amqpURL(t testing.TB) string {
 	t.Helper()
-	return testenv.Broker(t, testenv.AMQPURL, startContainer)
+	return testenv.Broker(t, testenv.AMQPURL, testenv.Container("rabbitmq"))
 }
 
 func randomName(prefix string) string {

@@ -8,8 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/courier-go/courier"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 )
 
 // SendOption adjusts one SendWith or SendBatchWith call.
@@ -94,7 +96,7 @@ func (p *Producer) SendBatchWith(ctx context.Context, msgs []courier.Message, op
 	if len(msgs) == 0 {
 		return nil
 	}
-	return courier.NewBatchError(p.send(ctx, msgs, opts))
+	return driver.NewBatchError(p.send(ctx, msgs, opts))
 }
 
 // send returns one error per message.
@@ -136,7 +138,7 @@ func (p *Producer) send(ctx context.Context, in []courier.Message, opts []SendOp
 
 // prepare fills and checks m.
 func (p *Producer) prepare(m *courier.Message) error {
-	prepared, err := courier.Prepare(*m)
+	prepared, err := driver.Prepare(*m)
 	if err == nil {
 		err = checkWire(prepared)
 	}

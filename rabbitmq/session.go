@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/courier-go/courier/internal/dispatch"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/courier-go/courier/driver"
 )
 
 // session is one consuming channel. Its deliveries carry it as their Ref, so each is settled
@@ -41,7 +42,7 @@ type settleOp struct {
 	kind opKind
 }
 
-func newSession(c *Consumer, ch *amqp.Channel, tag string, deliveries <-chan amqp.Delivery, eng *dispatch.Engine) *session {
+func newSession(c *Consumer, ch *amqp.Channel, tag string, deliveries <-chan amqp.Delivery, eng *driver.Engine) *session {
 	s := &session{
 		c:          c,
 		ch:         ch,
@@ -59,7 +60,7 @@ func newSession(c *Consumer, ch *amqp.Channel, tag string, deliveries <-chan amq
 }
 
 // run hands deliveries to the engine until ctx ends (nil) or the channel is lost (the reason).
-func (s *session) run(ctx context.Context, eng *dispatch.Engine) error {
+func (s *session) run(ctx context.Context, eng *driver.Engine) error {
 	for {
 		select {
 		case d, ok := <-s.deliveries:
@@ -76,7 +77,7 @@ func (s *session) run(ctx context.Context, eng *dispatch.Engine) error {
 				}
 			}
 			msg := decode(&d)
-			if err := eng.Submit(ctx, dispatch.Delivery{Msg: msg, Ctx: s.ctx, Ref: s, Tag: d.DeliveryTag}); err != nil {
+			if err := eng.Submit(ctx, driver.Delivery{Msg: msg, Ctx: s.ctx, Ref: s, Tag: d.DeliveryTag}); err != nil {
 				_ = s.settle(d.DeliveryTag, opRequeue)
 				return nil // ctx ended or Close: the caller shuts down
 			}

@@ -9,9 +9,10 @@ import (
 	"net/url"
 	"os"
 
-	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/lifecycle"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 )
 
 func init() {
@@ -29,7 +30,7 @@ type Broker struct {
 	addr    string // for errors and logs
 	nameTag string // ConsumerName, or host-pid
 
-	members lifecycle.Owned // producers and consumers, closed with the broker
+	members driver.Owned // producers and consumers, closed with the broker
 }
 
 // Open connects to the Redis of a redis:// or rediss:// URL (see ParseURL), checks that it
@@ -108,16 +109,12 @@ func (b *Broker) NewProducer(ctx context.Context) (courier.Producer, error) {
 
 // NewConsumer creates cfg.Group on each topic's stream (and the stream) if missing, starting
 // at the stream's first entry (courier.StartOldest) or after its last (courier.StartNewest),
-// and returns a consumer with a name of its own in the group. A nil cfg.Logger means the
-// broker's Config.Logger.
+// and returns a consumer with a name of its own in the group.
 func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+	cfg, err := driver.ConsumerConfig("redis", cfg, b.cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = b.cfg.Logger
-	}
-	cfg = cfg.WithDefaults()
 	if b.members.Closed() {
 		return nil, courier.ErrClosed
 	}

@@ -7,9 +7,10 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/lifecycle"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 )
 
 // stream is one topic a consumer reads.
@@ -27,7 +28,7 @@ type consumer struct {
 	byKey   map[string]int // stream key -> index in streams
 	log     *slog.Logger
 
-	guard lifecycle.Guard
+	guard driver.Guard
 }
 
 func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {

@@ -4,14 +4,10 @@ import (
 	"context"
 	"net"
 	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/courier-go/courier/internal/testenv"
 	"github.com/redis/go-redis/v9"
-	"github.com/testcontainers/testcontainers-go"
-	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
 )
 
 func TestMain(m *testing.M) {
@@ -26,32 +22,7 @@ func TestMain(m *testing.M) {
 // COURIER_REQUIRE_BROKERS=1).
 func redisURL(t testing.TB) string {
 	t.Helper()
-	return testenv.Broker(t, testenv.RedisURL, startContainer)
-}
-
-var container struct {
-	once sync.Once
-	url  string
-	err  error
-}
-
-// startContainer runs redis:7 with testcontainers once; it is left to testcontainers' reaper
-// to remove, as every test of the binary shares it.
-func startContainer(testing.TB) (string, error) {
-	container.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		c, err := tcredis.Run(ctx, "redis:7")
-		if err != nil {
-			container.err = err
-			if c != nil {
-				_ = testcontainers.TerminateContainer(c)
-			}
-			return
-		}
-		container.url, container.err = c.ConnectionString(ctx)
-	})
-	return container.url, container.err
+	return testenv.Broker(t, testenv.RedisURL, testenv.Container("redis"))
 }
 
 // adminClient returns a client for the test's own checks and cleanup.

@@ -8,8 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/courier-go/courier"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 )
 
 // producer sends with XADD. Redis has the entry durably, as durably as its persistence is
@@ -95,13 +97,13 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 	for _, i := range todo { // given up while Redis was unreachable
 		errs[i] = fmt.Errorf("redis: %s: send to %q: %w", p.b.addr, msgs[i].Topic, err)
 	}
-	return courier.NewBatchError(errs)
+	return driver.NewBatchError(errs)
 }
 
 // prepare validates msg and returns its XADD command. It builds the command itself rather
 // than through redis.XAddArgs, which costs two more allocations and a copy of the arguments.
 func (p *producer) prepare(msg courier.Message) ([]any, error) {
-	msg, err := courier.Prepare(msg)
+	msg, err := driver.Prepare(msg)
 	if err == nil {
 		err = checkTimestamp(&msg)
 	}

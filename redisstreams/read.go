@@ -7,9 +7,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 )
 
 // fetched is the outcome of one XREADGROUP: entries, or an error that ends Consume.
@@ -193,7 +194,7 @@ func (r *run) add(i int, id string, msg courier.Message, decodeErr error) {
 		return
 	}
 	r.ids = append(r.ids, id)
-	r.batch = append(r.batch, dispatch.Delivery{Msg: msg, Tag: uint64(i)})
+	r.batch = append(r.batch, driver.Delivery{Msg: msg, Tag: uint64(i)})
 }
 
 // submitBatch hands the batch, already held, to the engine; false if the engine no longer

@@ -5,9 +5,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/dispatch"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 )
 
 // finishTimeout bounds the Redis calls a stopping Consume makes to acknowledge and release
@@ -19,14 +20,14 @@ const finishTimeout = 5 * time.Second
 type run struct {
 	c    *consumer
 	cfg  Config
-	eng  *dispatch.Engine
+	eng  *driver.Engine
 	acks *acker
 
 	readArgs *redis.XReadGroupArgs
 	cursors  []string // XAUTOCLAIM cursor per stream
 
-	batch []dispatch.Delivery // entries read and not yet submitted; reused
-	ids   []string            // their entry IDs; a new array for each batch, as Delivery.Ref points into it
+	batch []driver.Delivery // entries read and not yet submitted; reused
+	ids   []string          // their entry IDs; a new array for each batch, as Delivery.Ref points into it
 
 	mu       sync.Mutex
 	held     []map[string]struct{} // per stream: entries read and not yet acknowledged or handed back
@@ -54,11 +55,11 @@ func newRun(ctx context.Context, c *consumer, h courier.MessageHandler) *run {
 	for i := range r.cursors {
 		r.cursors[i] = "0-0"
 	}
-	ec := dispatch.FromConsumerConfig("redis", c.cfg)
+	ec := driver.FromConsumerConfig("redis", c.cfg)
 	// Room for two reads of each stream, so that a read is submitted while the handlers work
 	// on the one before.
 	ec.QueueSize = max(4*c.cfg.Concurrency, 2*r.cfg.ReadCount*len(c.streams))
-	r.eng = dispatch.New(ctx, h, r, ec)
+	r.eng = driver.NewEngine(ctx, h, r, ec)
 	r.acks = newAcker(c, r.acked)
 	return r
 }

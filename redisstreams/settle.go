@@ -3,11 +3,11 @@ package redisstreams
 import (
 	"context"
 
-	"github.com/courier-go/courier/internal/dispatch"
+	"github.com/courier-go/courier/driver"
 )
 
 // Ack queues the entry's XACK; they go to Redis in batches (see acker).
-func (r *run) Ack(_ context.Context, d dispatch.Delivery) error {
+func (r *run) Ack(_ context.Context, d driver.Delivery) error {
 	r.acks.add(int(d.Tag), *d.Ref.(*string))
 	return nil
 }
@@ -15,7 +15,7 @@ func (r *run) Ack(_ context.Context, d dispatch.Delivery) error {
 // Retry re-claims the entry before it is handled again, which raises its delivery count in
 // Redis; Attempt is that count. It fails when another consumer has taken the entry over or it
 // was trimmed away, and the engine then leaves it.
-func (r *run) Retry(ctx context.Context, d dispatch.Delivery) (dispatch.Delivery, error) {
+func (r *run) Retry(ctx context.Context, d driver.Delivery) (driver.Delivery, error) {
 	c := r.c
 	s := c.streams[d.Tag]
 	id := *d.Ref.(*string)
@@ -41,4 +41,4 @@ func (r *run) Retry(ctx context.Context, d dispatch.Delivery) (dispatch.Delivery
 }
 
 // Release records the entry as handed back; Consume tells Redis when it ends.
-func (r *run) Release(d dispatch.Delivery) { r.release(int(d.Tag), *d.Ref.(*string)) }
+func (r *run) Release(d driver.Delivery) { r.release(int(d.Tag), *d.Ref.(*string)) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/driver"
 )
 
 // Prepare is courier.Prepare for such brokers: a zero Timestamp is filled at millisecond
@@ -28,9 +29,9 @@ func Prepare(msg courier.Message, now *time.Time) (_ courier.Message, callerID b
 	if msg.ID == "" {
 		msg.Timestamp = msg.Timestamp.Round(0)
 		msg.Attempt, msg.Partition, msg.Offset = 0, 0, 0
-		return msg, false, courier.Validate(msg)
+		return msg, false, driver.Validate(msg)
 	}
-	msg, err = courier.Prepare(msg)
+	msg, err = driver.Prepare(msg)
 	return msg, true, err
 }
 

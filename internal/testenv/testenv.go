@@ -5,8 +5,17 @@
 package testenv
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Environment variables naming the brokers under test.
@@ -56,4 +65,100 @@ func Unavailable(t testing.TB, why string) {
 		t.Fatalf("broker unavailable and %s=1 forbids skipping: %s", RequireBrokers, why)
 	}
 	t.Skipf("skipped: broker unavailable: %s (set the COURIER_* variables, or run a Docker engine)", why)
+}
+
+// Container returns a Starter that runs a broker of the given kind (redis, rabbitmq, kafka,
+// pulsar) in a container, once per test binary, when a Docker engine is there. The container
+// is started by the command courier-containers of the containers module, in a process of its
+// own, so that no module but that one has testcontainers-go in its module graph; the command
+// removes the container when this process exits (its standard input, a pipe from here, then
+// closes). Without a Docker engine the Starter fails at once, saying so.
+func Container(kind string) Starter {
+	return func(testing.TB) (string, error) {
+		started.Lock()
+		c, ok := started.m[kind]
+		if !ok {
+			c = &containerOnce{}
+			started.m[kind] = c
+		}
+		started.Unlock()
+		c.once.Do(func() { c.addr, c.err = startContainer(kind) })
+		return c.addr, c.err
+	}
+}
+
+type containerOnce struct {
+	once sync.Once
+	addr string
+	err  error
+}
+
+// started holds the containers of this process by kind, and the standard inputs of their
+// commands, open until this process exits.
+var started = struct {
+	sync.Mutex
+	m         map[string]*containerOnce
+	keepAlive []io.WriteCloser
+}{m: map[string]*containerOnce{}}
+
+// containerCommand is the package `go run` runs to start a container.
+const containerCommand = "github.com/courier-go/courier/containers/cmd/courier-containers"
+
+// containerStartTimeout bounds building the command, pulling the image and starting it.
+const containerStartTimeout = 10 * time.Minute
+
+func startContainer(kind string) (string, error) {
+	if why := noDocker(); why != "" {
+		return "", errors.New(why)
+	}
+	cmd := exec.Command("go", "run", containerCommand, kind)
+	stdin, err := cmd.StdinPipe() // never closed here: it closes when this process exits
+	if err != nil {
+		return "", err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start %s: %w", containerCommand, err)
+	}
+	started.Lock()
+	started.keepAlive = append(started.keepAlive, stdin)
+	started.Unlock()
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		if s.Scan() {
+			line <- strings.TrimSpace(s.Text())
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case addr, ok := <-line:
+		if ok && addr != "" {
+			return addr, nil
+		}
+		_ = cmd.Wait()
+		return "", fmt.Errorf("%s %s: %s", containerCommand, kind, strings.TrimSpace(stderr.String()))
+	case <-time.After(containerStartTimeout):
+		_ = cmd.Process.Kill()
+		return "", fmt.Errorf("%s %s: no address after %v", containerCommand, kind, containerStartTimeout)
+	}
+}
+
+// noDocker says why no Docker engine can be reached, or "" when one may be.
+func noDocker() string {
+	if os.Getenv("DOCKER_HOST") != "" {
+		return ""
+	}
+	for _, sock := range []string{"/var/run/docker.sock", os.ExpandEnv("$XDG_RUNTIME_DIR/docker.sock"), os.ExpandEnv("$HOME/.docker/run/docker.sock")} {
+		if _, err := os.Stat(sock); err == nil {
+			return ""
+		}
+	}
+	return "no Docker engine (DOCKER_HOST unset and no docker.sock found)"
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -44,5 +45,27 @@ func TestUnavailableSkipsOrFails(t *testing.T) {
 		if req == "1" && !f.failed {
 			t.Errorf("with %s=1: skipped=%v failed=%v, want a failure", RequireBrokers, f.skipped, f.failed)
 		}
+	}
+}
+
+func TestContainerWithoutDockerFailsAtOnce(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	if noDocker() == "" {
+		t.Skip("this machine has /var/run/docker.sock: a container would really start")
+	}
+	_, err := Container("redis-for-no-docker-test")(t)
+	if err == nil || !strings.Contains(err.Error(), "no Docker engine") {
+		t.Fatalf("Container without Docker: err %v, want one saying there is no Docker engine", err)
+	}
+}
+
+func TestContainerWithDockerHostRunsTheCommand(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "tcp://127.0.0.1:1") // nothing listens there
+	t.Setenv("PATH", t.TempDir())                // and there is no go command to run
+	_, err := Container("rabbitmq-for-no-go-test")(t)
+	if err == nil || !strings.Contains(err.Error(), containerCommand) {
+		t.Fatalf("Container with a DOCKER_HOST but no go command: err %v, want one naming %s", err, containerCommand)
 	}
 }

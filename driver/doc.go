@@ -16,4 +16,4 @@
 // time per take, at most 64) and settle them under one lock; the queues are rings; one
 // worker is woken at a time. A delivery costs 120-320 ns of engine time on a 2-vCPU machine,
 // without allocations (see BenchmarkEngine).
-package dispatch
+package driver

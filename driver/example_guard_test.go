@@ -1,4 +1,4 @@
-package lifecycle_test
+package driver_test
 
 import (
 	"context"
@@ -6,12 +6,12 @@ import (
 	"fmt"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/internal/lifecycle"
+	"github.com/courier-go/courier/driver"
 )
 
 // An adapter's consumer: Consume runs under the guard's context, Close ends it.
-func Example() {
-	g := &lifecycle.Guard{Name: `example: group "g"`}
+func ExampleGuard() {
+	g := &driver.Guard{Name: `example: group "g"`}
 	h := courier.HandlerFunc(func(context.Context, courier.Message) error { return nil })
 	run, finish, _, _ := g.Start(context.Background(), h)
 	done := make(chan struct{})

@@ -1,7 +1,7 @@
 // Package lifecycle is the Consume/Close state machine that every adapter's consumer shares:
 // one Consume at a time, Close ends a running Consume and waits for it to return, and a closed
 // consumer answers courier.ErrClosed.
-package lifecycle
+package driver
 
 import (
 	"context"

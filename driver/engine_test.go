@@ -1,4 +1,4 @@
-package dispatch
+package driver
 
 import (
 	"context"
@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/courier-go/courier"
 	"go.uber.org/goleak"
+
+	"github.com/courier-go/courier"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -111,10 +112,10 @@ func submit(t *testing.T, e *Engine, d Delivery) {
 func TestEveryMessageAckedOnce(t *testing.T) {
 	rec := newRecorder()
 	var handled atomic.Int64
-	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
 		handled.Add(1)
 		return nil
-	}), rec, Config{Concurrency: 4, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 4, Logger: quiet})
 	var ids []string
 	for i := range 1000 {
 		id := fmt.Sprint(i)
@@ -140,7 +141,7 @@ func TestPerKeyOrderWithConcurrency(t *testing.T) {
 	last := map[string]int{}
 	inFlight := map[string]bool{}
 	var failures atomic.Int64
-	e := New(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
 		mu.Lock()
 		if inFlight[m.Key] {
 			failures.Add(1)
@@ -163,7 +164,7 @@ func TestPerKeyOrderWithConcurrency(t *testing.T) {
 		inFlight[m.Key] = false
 		mu.Unlock()
 		return nil
-	}), rec, Config{Concurrency: 8, Backoff: fast, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 8, Backoff: fast, Logger: quiet})
 	for i := 1; i <= perKey; i++ {
 		for k := range keys {
 			key := fmt.Sprint("key", k)
@@ -181,11 +182,11 @@ func TestDifferentKeysRunInParallel(t *testing.T) {
 	rec := newRecorder()
 	started := make(chan string, 2)
 	release := make(chan struct{})
-	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		started <- m.Key
 		<-release
 		return nil
-	}), rec, Config{Concurrency: 2, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 2, Logger: quiet})
 	defer e.Close()
 	submit(t, e, delivery("1", "a"))
 	submit(t, e, delivery("2", "b"))
@@ -208,7 +209,7 @@ func TestRevokedReleasesWhatWaitsAndLetsRunningFinish(t *testing.T) {
 	running := make(chan struct{})
 	finish := make(chan struct{})
 	var ran sync.Map
-	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		ran.Store(m.ID, true)
 		if m.ID == "p1-a" {
 			close(running)
@@ -216,7 +217,7 @@ func TestRevokedReleasesWhatWaitsAndLetsRunningFinish(t *testing.T) {
 			return ctx.Err() // nil: revoking does not cancel a running handler
 		}
 		return nil
-	}), rec, Config{Concurrency: 1, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 1, Logger: quiet})
 	defer e.Close()
 	var revoked atomic.Bool
 	for _, id := range []string{"p1-a", "p1-b", "p1-c"} {
@@ -246,7 +247,7 @@ func TestRetryKeepsPlaceAndCountsAttempts(t *testing.T) {
 	rec := newRecorder()
 	var mu sync.Mutex
 	var seen []string
-	e := New(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
 		mu.Lock()
 		seen = append(seen, fmt.Sprintf("%s@%d", m.ID, m.Attempt))
 		mu.Unlock()
@@ -257,7 +258,7 @@ func TestRetryKeepsPlaceAndCountsAttempts(t *testing.T) {
 			panic("boom") // a panic is an error: retried, process survives
 		}
 		return nil
-	}), rec, Config{Concurrency: 4, Backoff: fast, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 4, Backoff: fast, Logger: quiet})
 	submit(t, e, delivery("first", "k"))
 	submit(t, e, delivery("second", "k"))
 	waitFor(t, "both acked", func() bool { a, _ := rec.counts(); return a == 2 })
@@ -277,7 +278,7 @@ func TestCloseDrainsThenCancelsAndReleasesTheRest(t *testing.T) {
 	rec := newRecorder()
 	inHandler := make(chan struct{})
 	var sawCancel atomic.Bool
-	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		if m.ID == "slow" {
 			close(inHandler)
 			<-ctx.Done() // ignores the drain until cancelled
@@ -285,7 +286,7 @@ func TestCloseDrainsThenCancelsAndReleasesTheRest(t *testing.T) {
 			return ctx.Err()
 		}
 		return errors.New("always fails") // waits in retry when Close comes
-	}), rec, Config{Concurrency: 1, DrainTimeout: 20 * time.Millisecond,
+	}), rec, EngineConfig{Concurrency: 1, DrainTimeout: 20 * time.Millisecond,
 		Backoff: courier.Backoff{Initial: time.Hour, Max: time.Hour, Multiplier: 1}, Logger: quiet})
 	submit(t, e, delivery("retrying", "r"))
 	waitFor(t, "retry scheduled", func() bool {
@@ -320,11 +321,11 @@ func TestCloseLetsRunningHandlerFinish(t *testing.T) {
 	rec := newRecorder()
 	inHandler := make(chan struct{})
 	finish := make(chan struct{})
-	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		close(inHandler)
 		<-finish
 		return ctx.Err() // nil: not cancelled within the drain time
-	}), rec, Config{DrainTimeout: time.Minute, Logger: quiet})
+	}), rec, EngineConfig{DrainTimeout: time.Minute, Logger: quiet})
 	submit(t, e, delivery("1", ""))
 	<-inHandler
 	closed := make(chan struct{})
@@ -339,10 +340,10 @@ func TestCloseLetsRunningHandlerFinish(t *testing.T) {
 func TestSubmitBlocksWhenFull(t *testing.T) {
 	rec := newRecorder()
 	block := make(chan struct{})
-	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		<-block
 		return nil
-	}), rec, Config{Concurrency: 1, QueueSize: 2, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 1, QueueSize: 2, Logger: quiet})
 	submit(t, e, delivery("1", ""))
 	submit(t, e, delivery("2", ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -359,12 +360,12 @@ func TestSubmitBlocksWhenFull(t *testing.T) {
 func TestRetryErrorDropsAndMovesOn(t *testing.T) {
 	rec := newRecorder()
 	rec.retryErr = errors.New("claimed by another consumer")
-	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		if m.ID == "lost" {
 			return errors.New("fail")
 		}
 		return nil
-	}), rec, Config{Backoff: fast, Logger: quiet})
+	}), rec, EngineConfig{Backoff: fast, Logger: quiet})
 	submit(t, e, delivery("lost", "k"))
 	submit(t, e, delivery("next", "k"))
 	waitFor(t, "next acked", func() bool { a, _ := rec.counts(); return a == 1 })
@@ -376,9 +377,9 @@ func TestRetryErrorDropsAndMovesOn(t *testing.T) {
 
 func TestEndedDeliveryContextReleases(t *testing.T) {
 	rec := newRecorder()
-	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		return nil
-	}), rec, Config{Logger: quiet})
+	}), rec, EngineConfig{Logger: quiet})
 	defer e.Close()
 	pctx, cancel := context.WithCancel(e.Context())
 	cancel() // the partition was revoked
@@ -397,14 +398,14 @@ func TestHandlerContextKeepsParentValues(t *testing.T) {
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
 	cancel() // the parent's end must not cancel handlers: Close's drain decides that
 	got := make(chan error, 1)
-	e := New(parent, courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(parent, courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		if ctx.Value(key{}) != "v" {
 			got <- errors.New("value lost")
 		} else {
 			got <- ctx.Err()
 		}
 		return nil
-	}), newRecorder(), Config{Logger: quiet})
+	}), newRecorder(), EngineConfig{Logger: quiet})
 	defer e.Close()
 	submit(t, e, delivery("1", ""))
 	if err := <-got; err != nil {
@@ -430,10 +431,10 @@ func benchmarkEngine(b *testing.B, keyed bool, concurrency int) {
 	}
 	var done sync.WaitGroup
 	done.Add(b.N)
-	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
 		done.Done()
 		return nil
-	}), nopSettler{}, Config{Concurrency: concurrency, Logger: quiet})
+	}), nopSettler{}, EngineConfig{Concurrency: concurrency, Logger: quiet})
 	d := delivery("id", "")
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -471,9 +472,9 @@ func (b blockingRetry) Retry(ctx context.Context, d Delivery) (Delivery, error) 
 
 func TestRetryCutShortByCloseReleases(t *testing.T) {
 	s := blockingRetry{newRecorder(), make(chan struct{})}
-	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error {
 		return errors.New("fail")
-	}), s, Config{Backoff: fast, Logger: quiet})
+	}), s, EngineConfig{Backoff: fast, Logger: quiet})
 	submit(t, e, delivery("m", "k"))
 	submit(t, e, delivery("behind", "k"))
 	<-s.inRetry
@@ -487,10 +488,10 @@ func TestRetryCutShortByCloseReleases(t *testing.T) {
 func TestSubmitAll(t *testing.T) {
 	rec := newRecorder()
 	block := make(chan struct{})
-	e := New(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(ctx context.Context, m courier.Message) error {
 		<-block
 		return nil
-	}), rec, Config{Concurrency: 1, QueueSize: 4, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 1, QueueSize: 4, Logger: quiet})
 	var batch []Delivery
 	var ids []string
 	for i := range 6 {
@@ -589,7 +590,7 @@ func TestBatchAckerAcksEveryHandledOnceInBatches(t *testing.T) {
 	var mu sync.Mutex
 	order := map[string][]string{}
 	failed := false
-	e := New(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if m.ID == "k1-5" && !failed {
@@ -598,7 +599,7 @@ func TestBatchAckerAcksEveryHandledOnceInBatches(t *testing.T) {
 		}
 		order[m.Key] = append(order[m.Key], m.ID)
 		return nil
-	}), rec, Config{Concurrency: 2, Backoff: fast, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 2, Backoff: fast, Logger: quiet})
 	defer e.Close()
 	var ids, keys []string
 	for k := range 50 {
@@ -649,7 +650,7 @@ func TestRetryWithNewDeliveryKeepsKeyOrder(t *testing.T) {
 	rec := freshRetry{newRecorder()}
 	var mu sync.Mutex
 	var seen []string
-	e := New(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if m.ID == "1" && m.Attempt == 1 {
@@ -657,7 +658,7 @@ func TestRetryWithNewDeliveryKeepsKeyOrder(t *testing.T) {
 		}
 		seen = append(seen, m.ID)
 		return nil
-	}), rec, Config{Concurrency: 4, Backoff: fast, Logger: quiet})
+	}), rec, EngineConfig{Concurrency: 4, Backoff: fast, Logger: quiet})
 	defer e.Close()
 	for _, id := range []string{"1", "2", "3"} {
 		submit(t, e, delivery(id, "k"))
@@ -734,8 +735,8 @@ func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 func TestFailedAcksAreLoggedInSummary(t *testing.T) {
 	s := &failingAcks{recorder: newRecorder()}
 	logs := &countingHandler{}
-	e := New(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error { return nil }),
-		s, Config{Concurrency: 4, Logger: slog.New(logs)})
+	e := NewEngine(context.Background(), courier.HandlerFunc(func(context.Context, courier.Message) error { return nil }),
+		s, EngineConfig{Concurrency: 4, Logger: slog.New(logs)})
 	const n = 500
 	for i := range n {
 		submit(t, e, delivery(strconv.Itoa(i), ""))

@@ -1,4 +1,4 @@
-package dispatch
+package driver
 
 import (
 	"context"
@@ -58,8 +58,8 @@ type BatchAcker interface {
 	AckAll(ctx context.Context, ds []*Delivery) error
 }
 
-// Config configures an Engine. Zero values select the defaults.
-type Config struct {
+// EngineConfig configures an Engine. Zero values select the defaults.
+type EngineConfig struct {
 	Concurrency int             // handlers running at once; default 1
 	QueueSize   int             // deliveries accepted and not yet settled, Submit blocks beyond; default 4*Concurrency, at least 64
 	Backoff     courier.Backoff // delay before a failed message is retried; zero means courier.DefaultBackoff
@@ -71,7 +71,7 @@ type Config struct {
 	Group        string       // group name for logs
 }
 
-func (c Config) withDefaults() Config {
+func (c EngineConfig) withDefaults() EngineConfig {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 1
 	}
@@ -90,9 +90,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// FromConsumerConfig returns the engine settings of a consumer's portable config.
-func FromConsumerConfig(broker string, cc courier.ConsumerConfig) Config {
-	return Config{
+// FromConsumerConfig returns the engine settings of a consumer's portable config (as
+// ConsumerConfig returns it: validated, with its defaults).
+func FromConsumerConfig(broker string, cc courier.ConsumerConfig) EngineConfig {
+	return EngineConfig{
 		Concurrency:  cc.Concurrency,
 		Backoff:      cc.Backoff,
 		DrainTimeout: cc.DrainTimeout,
@@ -102,13 +103,27 @@ func FromConsumerConfig(broker string, cc courier.ConsumerConfig) Config {
 	}
 }
 
-// Engine dispatches deliveries to a handler. Create it with New; Close it when the adapter
+// ConsumerConfig is the first thing an adapter's NewConsumer does with the caller's config:
+// it validates cfg, with an error that names the broker, and returns it with its defaults,
+// the broker's own logger taking the place of a nil Logger before slog.Default, so that a
+// consumer logs where its broker was told to.
+func ConsumerConfig(broker string, cfg courier.ConsumerConfig, brokerLogger *slog.Logger) (courier.ConsumerConfig, error) {
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: new consumer: %w", broker, err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = brokerLogger
+	}
+	return cfg.WithDefaults(), nil
+}
+
+// Engine dispatches deliveries to a handler. Create it with NewEngine; Close it when the adapter
 // stops consuming.
 type Engine struct {
 	h     courier.MessageHandler
 	s     Settler
 	batch BatchAcker // s, when it acknowledges in batches
-	cfg   Config
+	cfg   EngineConfig
 	log   *slog.Logger
 
 	ctx    context.Context // handlers' and settlers' context; ends when the drain time is over
@@ -149,7 +164,7 @@ type retry struct {
 
 // New starts an engine that runs h. Handlers get a context that carries parent's values but
 // not its cancellation: they end at the drain deadline instead (see Close).
-func New(parent context.Context, h courier.MessageHandler, s Settler, cfg Config) *Engine {
+func NewEngine(parent context.Context, h courier.MessageHandler, s Settler, cfg EngineConfig) *Engine {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	e := &Engine{
