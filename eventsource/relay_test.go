@@ -22,7 +22,7 @@ import (
 var quiet = slog.New(slog.DiscardHandler)
 
 func newBroker(t *testing.T) (*memory.Broker, courier.Producer) {
-	b, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

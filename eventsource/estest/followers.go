@@ -110,7 +110,7 @@ func testRelayKilled(t *testing.T, b Backend) {
 	store := newStore(t, b)
 	cps := b.checkpoints(t, store)
 	lease := b.lease(t, store)
-	broker, err := memory.New(memory.Config{})
+	broker, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
