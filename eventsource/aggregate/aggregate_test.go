@@ -11,6 +11,7 @@ import (
 
 	"github.com/courier-go/courier/eventsource"
 	"github.com/courier-go/courier/eventsource/aggregate"
+	"github.com/courier-go/courier/eventsource/estest"
 	"github.com/courier-go/courier/eventsource/memstore"
 	"go.uber.org/goleak"
 	"pgregory.net/rapid"
@@ -283,4 +284,8 @@ func TestSnapshotPlusTailEqualsReplay(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestMemorySnapshots(t *testing.T) {
+	estest.RunSnapshots(t, &aggregate.MemorySnapshots{})
 }

@@ -244,3 +244,8 @@ func TestAdvisoryLease(t *testing.T) {
 		}
 	}, "connection lost")
 }
+
+func TestSnapshots(t *testing.T) {
+	s, _ := newStore(t)
+	estest.RunSnapshots(t, s)
+}

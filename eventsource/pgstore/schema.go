@@ -26,7 +26,8 @@ func checkSchema(schema string) error {
 // Tables: streams (one row per stream: its version and the ID of the transaction that last
 // appended to it) and events (a global sequence number, the appending transaction's ID,
 // stream, version, event ID, type, data, metadata, time), with the primary key (stream,
-// version), a unique event ID, and an index on (transaction ID, sequence) for ReadAll.
+// version), a unique event ID, and an index on (transaction ID, sequence) for ReadAll;
+// checkpoints (of subscriptions and relays) and snapshots (of aggregates).
 func Migrate(ctx context.Context, db interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }, schema string) error {
@@ -64,6 +65,12 @@ func Migrate(ctx context.Context, db interface {
 			CONSTRAINT events_id UNIQUE (id)
 		)`,
 		`CREATE INDEX IF NOT EXISTS events_xid_seq ON ` + s + `.events (xid, seq)`,
+		`CREATE TABLE IF NOT EXISTS ` + s + `.snapshots (
+			stream  text PRIMARY KEY,
+			version bigint NOT NULL,
+			schema  text NOT NULL,
+			state   bytea NOT NULL
+		)`,
 		`CREATE TABLE IF NOT EXISTS ` + s + `.checkpoints (
 			name     text PRIMARY KEY,
 			position bytea NOT NULL,

@@ -81,3 +81,8 @@ func TestLease(t *testing.T) {
 		}
 	}, "held by another token")
 }
+
+func TestSnapshots(t *testing.T) {
+	s, _ := newStore(t)
+	estest.RunSnapshots(t, s)
+}
