@@ -17,10 +17,12 @@ type follower struct {
 	atHead   func() // called each time a read reaches the end of what is visible
 }
 
-// run hands each page (at most pageSize events, in order) to handle, which returns the
-// position to read on from. It returns ctx's error when ctx ends, or the first error of
-// the store or of handle.
-func (f *follower) run(ctx context.Context, pos Position, handle func(ctx context.Context, page []Event) (Position, error)) error {
+// run hands each page of events that pass the filter (at most pageSize events, in order) to
+// handle. It returns ctx's error when ctx ends, or the first error of the store or of
+// handle. The filter is applied here, not by the store, so that the position moves past
+// events that do not pass it: a narrow filter does not make every read scan the same
+// unmatched events again.
+func (f *follower) run(ctx context.Context, pos Position, handle func(ctx context.Context, page []Event) error) error {
 	page := make([]Event, 0, f.pageSize)
 	for {
 		// Ask for a wake-up before reading, so that an append between the read and the wait
@@ -30,24 +32,28 @@ func (f *follower) run(ctx context.Context, pos Position, handle func(ctx contex
 			changed = n.Changed()
 		}
 		page = page[:0]
-		for e, err := range f.store.ReadAll(ctx, pos, ReadAllOptions{Filter: f.filter, Limit: f.pageSize}) {
+		read, last := 0, pos
+		for e, err := range f.store.ReadAll(ctx, pos, ReadAllOptions{Limit: f.pageSize}) {
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				return fmt.Errorf("eventsource: %s: read from %v: %w", f.what, pos, err)
 			}
-			page = append(page, e)
+			read++
+			last = e.Position
+			if f.filter.Match(e) {
+				page = append(page, e)
+			}
 		}
 		if len(page) > 0 {
-			next, err := handle(ctx, page)
-			if err != nil {
+			if err := handle(ctx, page); err != nil {
 				return err
 			}
-			pos = next
-			if len(page) == f.pageSize {
-				continue
-			}
+		}
+		pos = last
+		if read == f.pageSize {
+			continue
 		}
 		if f.atHead != nil {
 			f.atHead()

@@ -152,18 +152,16 @@ func (r *Relay) ended(ctx, held context.Context, err error) error {
 }
 
 // sendPage sends a page of events, in batches without two events of a stream, saving the
-// checkpoint after each batch; it returns the position after the page.
-func (r *Relay) sendPage(ctx context.Context, page []Event) (Position, error) {
-	var pos Position
+// checkpoint after each batch.
+func (r *Relay) sendPage(ctx context.Context, page []Event) error {
 	for len(page) > 0 {
 		n := batchEnd(page)
 		if err := r.sendBatch(ctx, page[:n]); err != nil {
-			return Position{}, err
+			return err
 		}
-		pos = page[n-1].Position
 		page = page[n:]
 	}
-	return pos, nil
+	return nil
 }
 
 // batchEnd returns the length of the longest prefix of page with no stream twice.

@@ -158,16 +158,16 @@ func (s *Subscription) Run(ctx context.Context) (err error) {
 	f := follower{what: fmt.Sprintf("subscription %q", name), store: s.store, filter: s.cfg.Filter, pageSize: s.cfg.PageSize, poll: s.cfg.PollInterval,
 		atHead: func() { s.caughtUpOnce.Do(func() { close(s.caughtUp) }) }}
 	unsaved := 0
-	err = f.run(ctx, s.Position(), func(ctx context.Context, page []Event) (Position, error) {
+	err = f.run(ctx, s.Position(), func(ctx context.Context, page []Event) error {
 		for _, e := range page {
 			if ctx.Err() != nil {
-				return Position{}, ctx.Err()
+				return ctx.Err()
 			}
 			if err := s.handle(ctx, e); err != nil {
 				if ctx.Err() != nil {
-					return Position{}, ctx.Err()
+					return ctx.Err()
 				}
-				return Position{}, fmt.Errorf("eventsource: subscription %q: handler failed on event %q (stream %q version %d type %q): %w",
+				return fmt.Errorf("eventsource: subscription %q: handler failed on event %q (stream %q version %d type %q): %w",
 					name, e.ID, e.Stream, e.Version, e.Type, err)
 			}
 			s.mu.Lock()
@@ -175,12 +175,12 @@ func (s *Subscription) Run(ctx context.Context) (err error) {
 			s.mu.Unlock()
 			if unsaved++; unsaved >= s.cfg.CheckpointEvery {
 				if err := save(ctx); err != nil {
-					return Position{}, err
+					return err
 				}
 				unsaved = 0
 			}
 		}
-		return s.Position(), nil
+		return nil
 	})
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil

@@ -96,13 +96,58 @@ type limitSpy struct {
 	eventsource.Store
 	mu     sync.Mutex
 	limits []int
+	read   int // events yielded
 }
 
 func (s *limitSpy) ReadAll(ctx context.Context, from eventsource.Position, opts eventsource.ReadAllOptions) iter.Seq2[eventsource.Event, error] {
 	s.mu.Lock()
 	s.limits = append(s.limits, opts.Limit)
 	s.mu.Unlock()
-	return s.Store.ReadAll(ctx, from, opts)
+	return func(yield func(eventsource.Event, error) bool) {
+		for e, err := range s.Store.ReadAll(ctx, from, opts) {
+			s.mu.Lock()
+			s.read++
+			s.mu.Unlock()
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestSubscriptionNarrowFilterMovesOn: events that do not pass the filter are read once,
+// not again at every poll.
+func TestSubscriptionNarrowFilterMovesOn(t *testing.T) {
+	mem := memstore.New(memstore.Config{})
+	defer mem.Close()
+	appendN(t, mem, "common", 500)
+	if _, err := mem.Append(t.Context(), "rare", eventsource.NoStream, eventsource.EventData{Type: "Rare"}); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, mem, "common", 100)
+	spy := &limitSpy{Store: mem}
+	rec := estest.NewRecorder()
+	sub, _ := eventsource.NewSubscription(spy, eventsource.SubscriptionConfig{PageSize: 50, PollInterval: time.Millisecond,
+		Filter: eventsource.Filter{Types: []string{"Rare"}}}, rec.Handle)
+	stop := estest.Start(t, sub)
+	rec.WaitFor(t, 1)
+	<-sub.CaughtUp()
+	// Let it poll a while at the head: with the position stuck at the rare event, each poll
+	// would read the 100 common events after it again.
+	for range 20 {
+		appendN(t, mem, "common", 1)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	if spy.read > 621 || spy.read < 601 {
+		t.Errorf("read %d events from the store for 621 appended (601 before the last 20): the position did not move past unmatched events", spy.read)
+	}
+	if got := rec.Events(); len(got) != 1 || got[0].Type != "Rare" {
+		t.Errorf("handled %v, want the one Rare event", got)
+	}
 }
 
 // TestSubscriptionBoundedMemory: however far behind, a subscription reads a page at a time.
