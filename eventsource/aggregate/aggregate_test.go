@@ -3,7 +3,6 @@ package aggregate_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/courier-go/courier/eventsource/estest"
 	"github.com/courier-go/courier/eventsource/memstore"
 	"go.uber.org/goleak"
-	"pgregory.net/rapid"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -206,27 +204,7 @@ func TestSnapshotsOnSlowLoad(t *testing.T) {
 	}
 }
 
-func TestUnknownTypePolicy(t *testing.T) {
-	store := memstore.New(memstore.Config{})
-	defer store.Close()
-	if _, err := store.Append(t.Context(), "account-u", eventsource.NoStream,
-		eventsource.EventData{Type: "Opened", Data: []byte(`{"Owner":"bo"}`)},
-		eventsource.EventData{Type: "Renamed", Data: []byte(`{}`)},
-		eventsource.EventData{Type: "Deposited", Data: []byte(`{"Amount":4}`)}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := repo(t, store, nil).Load(t.Context(), "u")
-	var ute *eventsource.UnknownTypeError
-	if !errors.As(err, &ute) || ute.Stream != "account-u" || ute.Version != 2 || ute.Type != "Renamed" {
-		t.Errorf("Load with an unknown type = %v, want an *UnknownTypeError for account-u version 2 Renamed", err)
-	}
-	reg := registry(t, eventsource.UnknownSkip)
-	skip := repo(t, store, func(c *aggregate.Config[Account]) { c.Registry = reg })
-	l, err := skip.Load(t.Context(), "u")
-	if err != nil || l.Version != 3 || l.State.Balance != 4 || l.State.Events != 2 || reg.Skipped() != 1 {
-		t.Errorf("Load skipping = %+v, %v, skipped %d; want version 3, 2 events folded, 1 skipped", l, err, reg.Skipped())
-	}
-}
+// The unknown-type policy is checked by estest (UnknownEventType) on every backend.
 
 func TestConfigErrors(t *testing.T) {
 	_, err := aggregate.New(aggregate.Config[Account]{SnapshotEvery: 3})
@@ -237,53 +215,11 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// TestSnapshotPlusTailEqualsReplay: whatever the commands and the snapshot settings, the
-// state loaded from snapshot + tail equals the fold of the whole stream.
+// TestSnapshotPlusTailEqualsReplay: see estest.RunAggregateProperty.
 func TestSnapshotPlusTailEqualsReplay(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) {
-		store := memstore.New(memstore.Config{})
-		defer store.Close()
-		snaps := &aggregate.MemorySnapshots{}
-		every := rapid.IntRange(0, 6).Draw(rt, "snapshotEvery")
-		slow := rapid.Bool().Draw(rt, "snapshotOnEveryLoad")
-		withSnaps := repo(rt, store, func(c *aggregate.Config[Account]) {
-			c.Snapshots, c.SnapshotEvery = snaps, every
-			if slow {
-				c.SnapshotAfter = time.Nanosecond
-			}
-		})
-		replay := repo(rt, store, nil)
-		ids := []string{"a", "b"}
-		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
-		for i := range steps {
-			id := rapid.SampledFrom(ids).Draw(rt, fmt.Sprint("id", i))
-			amount := rapid.Int64Range(1, 50).Draw(rt, fmt.Sprint("amount", i))
-			switch rapid.IntRange(0, 2).Draw(rt, fmt.Sprint("op", i)) {
-			case 0:
-				_, _ = withSnaps.Handle(rt.Context(), id, deposit(amount))
-			case 1:
-				_, _ = withSnaps.Handle(rt.Context(), id, withdraw(amount)) // may be refused
-			case 2:
-				if _, err := withSnaps.Load(rt.Context(), id); err != nil {
-					rt.Fatal(err)
-				}
-			}
-			for _, id := range ids {
-				got, err := withSnaps.Load(rt.Context(), id)
-				if err != nil {
-					rt.Fatal(err)
-				}
-				want, err := replay.Load(rt.Context(), id)
-				if err != nil {
-					rt.Fatal(err)
-				}
-				if got.State != want.State || got.Version != want.Version {
-					rt.Fatalf("account %s after step %d: snapshot %d + %d events = %+v at %d; full replay = %+v at %d",
-						id, i, got.SnapshotVersion, got.Replayed, got.State, got.Version, want.State, want.Version)
-				}
-			}
-		}
-	})
+	store := memstore.New(memstore.Config{})
+	defer store.Close()
+	estest.RunAggregateProperty(t, store, &aggregate.MemorySnapshots{})
 }
 
 func TestMemorySnapshots(t *testing.T) {

@@ -12,7 +12,9 @@
 // version), and a ReadAll follower that runs while 8 writers append with random commit
 // delays and must see every event exactly once, in order per stream; a subscription stopped
 // and restarted from its checkpoint handles each event once, in order; outbox relays killed
-// at random points get every event to the broker, in order per stream, one relay at a time.
+// at random points get every event to the broker, in order per stream, one relay at a time;
+// an aggregate loaded from snapshot + tail equals a full replay (a rapid property test); and
+// the unknown-event-type policy holds.
 package estest
 
 import (
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/eventsource"
+	"github.com/courier-go/courier/eventsource/aggregate"
 )
 
 // Backend describes the store under test.
@@ -41,6 +44,9 @@ type Backend struct {
 	// Lease returns the lease the relay test's relays contend for; nil means an
 	// eventsource.LocalLease.
 	Lease func(t testing.TB, s eventsource.Store) eventsource.Lease
+	// Snapshots returns the snapshot store for the aggregate tests; nil means an
+	// aggregate.MemorySnapshots.
+	Snapshots func(t testing.TB, s eventsource.Store) aggregate.SnapshotStore
 	// FollowFor is how long the live ReadAll follower test runs; 0 means 10 s (2 s with
 	// -short).
 	FollowFor time.Duration
@@ -77,6 +83,8 @@ func Run(t *testing.T, b Backend) {
 		{"FollowLive", testFollowLive},
 		{"SubscriptionRestart", testSubscriptionRestart},
 		{"RelayKilled", testRelayKilled},
+		{"AggregateSnapshotPlusTail", testAggregateReplay},
+		{"UnknownEventType", testUnknownEventType},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b) })
@@ -105,6 +113,13 @@ func (b Backend) lease(t testing.TB, s eventsource.Store) eventsource.Lease {
 		return b.Lease(t, s)
 	}
 	return &eventsource.LocalLease{}
+}
+
+func (b Backend) snapshots(t testing.TB, s eventsource.Store) aggregate.SnapshotStore {
+	if b.Snapshots != nil {
+		return b.Snapshots(t, s)
+	}
+	return &aggregate.MemorySnapshots{}
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {

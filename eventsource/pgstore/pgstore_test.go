@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/eventsource"
+	"github.com/courier-go/courier/eventsource/aggregate"
 	"github.com/courier-go/courier/eventsource/estest"
 	"github.com/courier-go/courier/eventsource/pgstore"
 	"github.com/courier-go/courier/internal/testenv"
@@ -92,6 +93,7 @@ func TestAcceptance(t *testing.T) {
 			return s
 		},
 		AppendDelayed: appendDelayed,
+		Snapshots:     func(_ testing.TB, s eventsource.Store) aggregate.SnapshotStore { return s.(*pgstore.Store) },
 		Checkpoints:   func(_ testing.TB, s eventsource.Store) eventsource.CheckpointStore { return s.(*pgstore.Store) },
 		Lease: func(_ testing.TB, s eventsource.Store) eventsource.Lease {
 			return pgstore.AdvisoryLease{Pool: s.(*pgstore.Store).Pool(), CheckEvery: 5 * time.Millisecond}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier/eventsource"
+	"github.com/courier-go/courier/eventsource/aggregate"
 	"github.com/courier-go/courier/eventsource/estest"
 	"github.com/courier-go/courier/eventsource/redisstore"
 	"github.com/courier-go/courier/internal/testenv"
@@ -54,6 +55,7 @@ func TestAcceptance(t *testing.T) {
 			s, _ := newStore(t)
 			return s
 		},
+		Snapshots:   func(_ testing.TB, s eventsource.Store) aggregate.SnapshotStore { return s.(*redisstore.Store) },
 		Checkpoints: func(_ testing.TB, s eventsource.Store) eventsource.CheckpointStore { return s.(*redisstore.Store) },
 		Lease: func(t testing.TB, s eventsource.Store) eventsource.Lease {
 			return redisstore.Lease{Client: s.(*redisstore.Store).Client(), Prefix: s.(*redisstore.Store).Prefix(), TTL: 300 * time.Millisecond}
