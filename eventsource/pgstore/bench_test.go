@@ -21,7 +21,8 @@ import (
 // among them): in a transaction, read the stream's highest version, then insert each event
 // under a UNIQUE (stream, version) constraint, through database/sql. Both run in the same
 // database, with the server's durable commit settings (no synchronous_commit=off), 8
-// writers each appending to its own streams. Run them side by side with:
+// writers each appending to its own streams, in alternating rounds of 100 appends (so that
+// a shared machine's drifting load weighs on both alike). Run them with:
 //
 //	cd eventsource/pgstore && COURIER_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //	    GOWORK=off go test -run '^$' -bench . -benchtime 400x
@@ -85,27 +86,35 @@ func anchorAppend(ctx context.Context, db *sql.DB, schema, stream string, expect
 	return tx.Commit()
 }
 
-// runWriters runs b.N appends of size events on benchWriters goroutines, each writer on its
-// own 16 streams in turn, tracking their versions, and reports appends/s and events/s.
-func runWriters(b *testing.B, size int, appendFn func(ctx context.Context, stream string, expected int64, events []eventsource.EventData) error) {
+// side is one way of appending that the benchmark measures.
+type side struct {
+	name   string
+	append func(ctx context.Context, stream string, expected int64, events []eventsource.EventData) error
+	// the versions of each writer's 16 streams, kept across rounds
+	versions [benchWriters][16]int64
+	appends  int
+	elapsed  time.Duration
+}
+
+// runRound makes n appends of size events on benchWriters goroutines, each writer on its
+// own 16 streams in turn.
+func (sd *side) runRound(b *testing.B, prefix string, n, size int) {
 	ctx := context.Background()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, benchWriters)
-	prefix := fmt.Sprintf("bench-%x", rand.Uint64())
 	data := []byte(`{"account":"acc-1","amount":100,"currency":"EUR"}`)
-	b.ResetTimer()
 	start := time.Now()
 	for w := range benchWriters {
 		wg.Go(func() {
-			versions := make([]int64, 16)
-			for i := 0; next.Add(1) <= int64(b.N); i++ {
+			versions := &sd.versions[w]
+			for i := 0; next.Add(1) <= int64(n); i++ {
 				k := i % len(versions)
 				events := make([]eventsource.EventData, size)
 				for j := range events {
-					events[j] = eventsource.EventData{ID: fmt.Sprintf("%s-%d-%d-%d", prefix, w, i, j), Type: "Deposited", Data: data}
+					events[j] = eventsource.EventData{ID: fmt.Sprintf("%s-%s-%d-%d-%d-%d", prefix, sd.name, w, k, versions[k], j), Type: "Deposited", Data: data}
 				}
-				if err := appendFn(ctx, fmt.Sprintf("%s-%d-%d", prefix, w, k), versions[k], events); err != nil {
+				if err := sd.append(ctx, fmt.Sprintf("%s-%s-%d-%d", prefix, sd.name, w, k), versions[k], events); err != nil {
 					errs <- err
 					return
 				}
@@ -114,33 +123,59 @@ func runWriters(b *testing.B, size int, appendFn func(ctx context.Context, strea
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
+	sd.elapsed += time.Since(start)
+	sd.appends += n
 	close(errs)
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
-	b.ReportMetric(float64(b.N*size)/elapsed.Seconds(), "events/s")
 }
 
+// benchRound is how many appends a side makes before the next side's turn.
+const benchRound = 100
+
+// runSides makes b.N appends of size events on each side, in alternating rounds of
+// benchRound appends, so that the load of a shared machine, which drifts, weighs on every
+// side alike. It reports each side's appends/s and events/s, and the first side's ratio to
+// each other side.
+func runSides(b *testing.B, size int, sides ...*side) {
+	prefix := fmt.Sprintf("bench-%x", rand.Uint64())
+	b.ResetTimer()
+	for done := 0; done < b.N; done += benchRound {
+		for _, sd := range sides {
+			sd.runRound(b, prefix, min(benchRound, b.N-done), size)
+		}
+	}
+	b.StopTimer()
+	rate := func(sd *side) float64 { return float64(sd.appends) / sd.elapsed.Seconds() }
+	for _, sd := range sides {
+		b.ReportMetric(rate(sd), sd.name+"-appends/s")
+		b.ReportMetric(rate(sd)*float64(size), sd.name+"-events/s")
+	}
+	for _, sd := range sides[1:] {
+		b.ReportMetric(rate(sides[0])/rate(sd), "x-"+sd.name)
+	}
+}
+
+// BenchmarkAppend compares, for 1-event and 10-event appends, pgstore with the common
+// algorithm through database/sql ("maxversion"); x-maxversion is pgstore's ratio.
 func BenchmarkAppend(b *testing.B) {
 	pool, db, schema := benchDB(b)
 	store, err := pgstore.New(pool, pgstore.Config{Schema: schema})
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer store.Close()
 	for _, size := range []int{1, 10} {
-		b.Run(fmt.Sprintf("events=%d/pgstore", size), func(b *testing.B) {
-			runWriters(b, size, func(ctx context.Context, stream string, expected int64, events []eventsource.EventData) error {
-				_, err := store.Append(ctx, stream, eventsource.Exact(expected), events...)
-				return err
-			})
-		})
-		b.Run(fmt.Sprintf("events=%d/maxversion-sql", size), func(b *testing.B) {
-			runWriters(b, size, func(ctx context.Context, stream string, expected int64, events []eventsource.EventData) error {
-				return anchorAppend(ctx, db, schema, stream, expected, events)
-			})
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			runSides(b, size,
+				&side{name: "pgstore", append: func(ctx context.Context, stream string, expected int64, events []eventsource.EventData) error {
+					_, err := store.Append(ctx, stream, eventsource.Exact(expected), events...)
+					return err
+				}},
+				&side{name: "maxversion", append: func(ctx context.Context, stream string, expected int64, events []eventsource.EventData) error {
+					return anchorAppend(ctx, db, schema, stream, expected, events)
+				}})
 		})
 	}
 }
