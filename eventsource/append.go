@@ -3,6 +3,8 @@ package eventsource
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 	"time"
 
 	"github.com/courier-go/courier"
@@ -13,13 +15,17 @@ import (
 const DefaultMaxEventSize = 1 << 20
 
 // PrepareAppend checks an append for the mistakes every store refuses (an empty stream, no
-// events, an empty type, an ID given twice, a negative expected version, an event larger than
-// maxSize when maxSize > 0) and returns the events with empty IDs filled with new UUIDv7s
+// events, an empty type, an ID given twice, a negative expected version, a stream name, type
+// or ID that is not valid UTF-8, holds a NUL byte or is over 1,000 bytes, an event larger
+// than maxSize when maxSize > 0) and returns the events with empty IDs filled with new UUIDv7s
 // (in a new slice; the caller's is left alone). Errors wrap ErrInvalidEvent or
 // ErrEventTooLarge and name the stream and the event. It is for backends.
 func PrepareAppend(stream string, expected ExpectedVersion, events []EventData, maxSize int) ([]EventData, error) {
 	if stream == "" {
 		return nil, fmt.Errorf("%w: empty stream name", ErrInvalidEvent)
+	}
+	if err := checkName("stream name", stream); err != nil {
+		return nil, err
 	}
 	if err := expected.validate(); err != nil {
 		return nil, fmt.Errorf("%w: stream %q: %w", ErrInvalidEvent, stream, err)
@@ -36,6 +42,12 @@ func PrepareAppend(stream string, expected ExpectedVersion, events []EventData, 
 	for i, e := range events {
 		if e.Type == "" {
 			return nil, fmt.Errorf("%w: stream %q: event %d (ID %q) has an empty type", ErrInvalidEvent, stream, i, e.ID)
+		}
+		if err := checkName("type", e.Type); err != nil {
+			return nil, fmt.Errorf("stream %q: event %d: %w", stream, i, err)
+		}
+		if err := checkName("ID", e.ID); err != nil {
+			return nil, fmt.Errorf("stream %q: event %d: %w", stream, i, err)
 		}
 		if e.ID == "" {
 			if now.IsZero() {
@@ -62,6 +74,23 @@ func PrepareAppend(stream string, expected ExpectedVersion, events []EventData, 
 	}
 	return out, nil
 }
+
+// checkName refuses what not every store and broker can keep in a name: invalid UTF-8 and
+// NUL bytes (PostgreSQL text), and names over 1,000 bytes.
+func checkName(what, s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s %q is not valid UTF-8", ErrInvalidEvent, what, s)
+	case strings.ContainsRune(s, 0):
+		return fmt.Errorf("%w: %s %q contains a NUL byte", ErrInvalidEvent, what, s)
+	case len(s) > maxNameLen:
+		return fmt.Errorf("%w: %s %.40q... is %d bytes, more than %d", ErrInvalidEvent, what, s, len(s), maxNameLen)
+	}
+	return nil
+}
+
+// maxNameLen is the longest stream name, type or ID, in bytes.
+const maxNameLen = 1000
 
 // IsRetry reports whether an append of events at expected repeats one already stored: the
 // stream holds events with the same IDs at consecutive versions starting at firstVersion

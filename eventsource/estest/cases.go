@@ -93,6 +93,10 @@ func testInvalidInput(t *testing.T, b Backend) {
 		{"empty type", "s", eventsource.Any, []eventsource.EventData{ok, {ID: "x"}}, eventsource.ErrInvalidEvent, "empty type"},
 		{"negative version", "s", eventsource.Exact(-1), []eventsource.EventData{ok}, eventsource.ErrInvalidEvent, "negative"},
 		{"same ID twice", "s", eventsource.Any, []eventsource.EventData{{ID: "a", Type: "T"}, {ID: "a", Type: "T"}}, eventsource.ErrInvalidEvent, "same ID"},
+		{"stream not UTF-8", "s\xff", eventsource.Any, []eventsource.EventData{ok}, eventsource.ErrInvalidEvent, "UTF-8"},
+		{"type with NUL", "s", eventsource.Any, []eventsource.EventData{{Type: "T\x00"}}, eventsource.ErrInvalidEvent, "NUL"},
+		{"ID not UTF-8", "s", eventsource.Any, []eventsource.EventData{{ID: "\xfe", Type: "T"}}, eventsource.ErrInvalidEvent, "UTF-8"},
+		{"stream too long", strings.Repeat("s", 1001), eventsource.Any, []eventsource.EventData{ok}, eventsource.ErrInvalidEvent, "1001 bytes"},
 		{"too large", "s", eventsource.Any, []eventsource.EventData{{Type: "T", Data: make([]byte, b.MaxEventSize+1)}}, eventsource.ErrEventTooLarge, "bytes"},
 	}
 	for _, c := range cases {
