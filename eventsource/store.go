@@ -137,3 +137,20 @@ func Pages(ctx context.Context, what string, limit, pageSize int, start func() P
 		}
 	}
 }
+
+// Validate says what is wrong with o: an unknown direction or a negative limit.
+func (o ReadOptions) Validate() error {
+	if o.Direction != Forward && o.Direction != Backward {
+		return fmt.Errorf("%w: read stream: unknown direction %d", ErrInvalidEvent, o.Direction)
+	}
+	if o.Limit < 0 {
+		return fmt.Errorf("%w: read stream: negative limit %d", ErrInvalidEvent, o.Limit)
+	}
+	return nil
+}
+
+// ReadError returns a sequence that yields only err: what a Store's read returns when it
+// cannot start. It is for backends.
+func ReadError(err error) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) { yield(Event{}, err) }
+}

@@ -327,8 +327,10 @@ func testReadStream(t *testing.T, b Backend) {
 		}
 		break
 	}
-	if _, err := eventsource.Collect(s.ReadStream(t.Context(), stream, eventsource.ReadOptions{Limit: -1})); err == nil {
-		t.Error("negative limit accepted")
+	for _, bad := range []eventsource.ReadOptions{{Limit: -1}, {Direction: 9}} {
+		if _, err := eventsource.Collect(s.ReadStream(t.Context(), stream, bad)); !errors.Is(err, eventsource.ErrInvalidEvent) {
+			t.Errorf("ReadStream with %+v: %v, want ErrInvalidEvent", bad, err)
+		}
 	}
 }
 

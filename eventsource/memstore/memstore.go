@@ -154,6 +154,9 @@ func (s *Store) retried(expected eventsource.ExpectedVersion, events []eventsour
 
 // ReadStream implements eventsource.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventsource.ReadOptions) iter.Seq2[eventsource.Event, error] {
+	if err := opts.Validate(); err != nil {
+		return eventsource.ReadError(fmt.Errorf("memstore: stream %q: %w", stream, err))
+	}
 	return eventsource.Pages(ctx, fmt.Sprintf("memstore: read stream %q", stream), opts.Limit, readChunk, func() eventsource.PageFunc {
 		next := opts.From // the next version to yield
 		if next < 1 {
@@ -199,9 +202,7 @@ func (s *Store) copyOf(i int) eventsource.Event {
 // ReadAll implements eventsource.Store.
 func (s *Store) ReadAll(ctx context.Context, from eventsource.Position, opts eventsource.ReadAllOptions) iter.Seq2[eventsource.Event, error] {
 	if major, _ := from.Parts(); major != 0 {
-		return func(yield func(eventsource.Event, error) bool) {
-			yield(eventsource.Event{}, fmt.Errorf("%w: position %v was not made by a memstore", eventsource.ErrInvalidEvent, from))
-		}
+		return eventsource.ReadError(fmt.Errorf("%w: position %v was not made by a memstore", eventsource.ErrInvalidEvent, from))
 	}
 	return eventsource.Pages(ctx, "memstore: read all", opts.Limit, readChunk, func() eventsource.PageFunc {
 		_, next := from.Parts() // the log index to look at next

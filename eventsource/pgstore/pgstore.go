@@ -322,6 +322,9 @@ func (s *Store) appendError(stream string, expected eventsource.ExpectedVersion,
 
 // ReadStream implements eventsource.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventsource.ReadOptions) iter.Seq2[eventsource.Event, error] {
+	if err := opts.Validate(); err != nil {
+		return eventsource.ReadError(fmt.Errorf("pgstore: stream %q: %w", stream, err))
+	}
 	return eventsource.Pages(ctx, fmt.Sprintf("pgstore: read stream %q", stream), opts.Limit, s.cfg.PageSize, func() eventsource.PageFunc {
 		next := opts.From
 		sql := s.sqlFwd

@@ -172,6 +172,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 
 // ReadStream implements eventsource.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventsource.ReadOptions) iter.Seq2[eventsource.Event, error] {
+	if err := opts.Validate(); err != nil {
+		return eventsource.ReadError(fmt.Errorf("redisstore: stream %q: %w", stream, err))
+	}
 	return eventsource.Pages(ctx, fmt.Sprintf("redisstore: read stream %q", stream), opts.Limit, s.cfg.PageSize, func() eventsource.PageFunc {
 		next := opts.From
 		back := "0"
