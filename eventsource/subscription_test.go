@@ -195,3 +195,20 @@ func TestSubscriptionConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSubscriptionRunTwiceAtOnce(t *testing.T) {
+	store := memstore.New(memstore.Config{})
+	defer store.Close()
+	sub, err := eventsource.NewSubscription(store, eventsource.SubscriptionConfig{}, estest.NewRecorder().Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := estest.Start(t, sub)
+	<-sub.CaughtUp()
+	if err := sub.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("second Run at once = %v, want an error saying it is already running", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
