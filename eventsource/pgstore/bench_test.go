@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/eventsource"
 	"github.com/courier-go/courier/eventsource/pgstore"
 	"github.com/courier-go/courier/internal/testenv"
@@ -111,8 +112,10 @@ func (sd *side) runRound(b *testing.B, prefix string, n, size int) {
 			for i := 0; next.Add(1) <= int64(n); i++ {
 				k := i % len(versions)
 				events := make([]eventsource.EventData, size)
+				now := time.Now()
 				for j := range events {
-					events[j] = eventsource.EventData{ID: fmt.Sprintf("%s-%s-%d-%d-%d-%d", prefix, sd.name, w, k, versions[k], j), Type: "Deposited", Data: data}
+					// UUIDv7s, as the store makes when the caller gives none
+					events[j] = eventsource.EventData{ID: courier.NewID(now), Type: "Deposited", Data: data}
 				}
 				if err := sd.append(ctx, fmt.Sprintf("%s-%s-%d-%d", prefix, sd.name, w, k), versions[k], events); err != nil {
 					errs <- err
