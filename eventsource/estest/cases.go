@@ -453,3 +453,36 @@ func testClosed(t *testing.T, b Backend) {
 		t.Errorf("ReadAll after Close: %v, want ErrClosed", err)
 	}
 }
+
+// testNotifier: a store that is an eventsource.Notifier closes the channel of Changed after
+// an append.
+func testNotifier(t *testing.T, b Backend) {
+	s := newStore(t, b)
+	n, ok := s.(eventsource.Notifier)
+	if !ok {
+		t.Skip("the store is not an eventsource.Notifier: followers poll it")
+	}
+	ch := n.Changed()
+	select {
+	case <-ch:
+		// A store may wake readers early (a spurious wake-up is allowed); ask again.
+		ch = n.Changed()
+	default:
+	}
+	if _, err := s.Append(t.Context(), uniq("notify"), eventsource.Any, evs("T", 1)...); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Changed's channel was not closed within 10 s of an append")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.Changed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Changed after Close returned a channel that stays open")
+	}
+}

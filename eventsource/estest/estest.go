@@ -80,6 +80,7 @@ func Run(t *testing.T, b Backend) {
 		{"PositionRoundTrip", testPositionRoundTrip},
 		{"Closed", testClosed},
 		{"CompetingWriters", testCompetingWriters},
+		{"Notifier", testNotifier},
 		{"FollowLive", testFollowLive},
 		{"SubscriptionRestart", testSubscriptionRestart},
 		{"RelayKilled", testRelayKilled},

@@ -2,6 +2,7 @@ package estest
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -37,15 +38,26 @@ func (r *Recorder) Handle(_ context.Context, e eventsource.Event) error {
 // WaitFor waits until at least n events were recorded, or fails the test after 20 s.
 func (r *Recorder) WaitFor(t testing.TB, n int) {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
+	waitUntil(t, r.got, 20*time.Second, func() (bool, string) {
+		have := len(r.Events())
+		return have >= n, fmt.Sprintf("handled %d events, want %d", have, n)
+	})
+}
+
+// waitUntil waits until done reports true, checking at start and at each signal on got, or
+// fails the test with done's description after d.
+func waitUntil(t testing.TB, got <-chan struct{}, d time.Duration, done func() (bool, string)) {
+	t.Helper()
+	deadline := time.After(d)
 	for {
-		if have := len(r.Events()); have >= n {
+		ok, what := done()
+		if ok {
 			return
 		}
 		select {
-		case <-r.got:
+		case <-got:
 		case <-deadline:
-			t.Fatalf("handled %d events, want %d", len(r.Events()), n)
+			t.Fatal(what)
 		}
 	}
 }
@@ -143,25 +155,27 @@ func Consume(t testing.TB, b *memory.Broker, topics ...string) *Received {
 // WaitIDs waits until every one of ids was received, or fails the test after 30 s.
 func (r *Received) WaitIDs(t testing.TB, ids []string) {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
+	waitUntil(t, r.got, 30*time.Second, func() (bool, string) {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		missing := 0
 		for _, id := range ids {
 			if r.count[id] == 0 {
 				missing++
 			}
 		}
-		r.mu.Unlock()
-		if missing == 0 {
-			return
-		}
-		select {
-		case <-r.got:
-		case <-deadline:
-			t.Fatalf("%d of %d events never reached the broker", missing, len(ids))
-		}
-	}
+		return missing == 0, fmt.Sprintf("%d of %d events never reached the broker", missing, len(ids))
+	})
+}
+
+// WaitCount waits until at least n messages were received, or fails the test after 30 s.
+func (r *Received) WaitCount(t testing.TB, n int) {
+	t.Helper()
+	waitUntil(t, r.got, 30*time.Second, func() (bool, string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.msgs) >= n, fmt.Sprintf("received %d messages, want %d", len(r.msgs), n)
+	})
 }
 
 // Messages returns the messages received so far, and how often each ID came.

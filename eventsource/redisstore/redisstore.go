@@ -37,6 +37,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,14 @@ type Store struct {
 	cfg    Config
 	tag    string // "{prefix}:"
 	closed atomic.Bool
+
+	watchMu   sync.Mutex
+	changed   chan struct{} // closed when the log grows; see Changed
+	watching  bool
+	watchers  sync.WaitGroup
+	watchCtx  context.Context // ends at Close
+	stopWatch context.CancelFunc
+	closeOnce sync.Once
 }
 
 // New returns a store on rdb. Close does not close rdb.
@@ -98,7 +107,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	if cfg.PageSize == 0 {
 		cfg.PageSize = DefaultPageSize
 	}
-	return &Store{rdb: rdb, cfg: cfg, tag: "{" + cfg.Prefix + "}:"}, nil
+	s := &Store{rdb: rdb, cfg: cfg, tag: "{" + cfg.Prefix + "}:"}
+	s.watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	return s, nil
 }
 
 func (s *Store) allKey() string               { return s.tag + "all" }
@@ -291,7 +302,16 @@ func eventOf(entryID string, v map[string]any) (eventsource.Event, error) {
 
 // Close implements eventsource.Store. It does not close the client given to New.
 func (s *Store) Close() error {
-	s.closed.Store(true)
+	s.closeOnce.Do(func() {
+		s.watchMu.Lock() // so that Changed starts no watcher after this
+		s.closed.Store(true)
+		s.watchMu.Unlock()
+		s.stopWatch()
+		s.watchers.Wait()
+		s.watchMu.Lock()
+		s.wake()
+		s.watchMu.Unlock()
+	})
 	return nil
 }
 
