@@ -87,10 +87,8 @@ func TestRelayBatchErrorMovesCheckpointToFirstFailure(t *testing.T) {
 	defer store.Close()
 	b, inner := newBroker(t)
 	got := estest.Consume(t, b, "t")
-	var ids []string
 	for i := range 6 {
 		id := fmt.Sprint("e", i)
-		ids = append(ids, id)
 		if _, err := store.Append(t.Context(), fmt.Sprint("s", i), eventsource.Any, eventsource.EventData{ID: id, Type: "T"}); err != nil {
 			t.Fatal(err)
 		}
