@@ -12,6 +12,7 @@ import (
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/eventsource"
+	"github.com/courier-go/courier/eventsource/estest"
 	"github.com/courier-go/courier/eventsource/pgstore"
 	"github.com/courier-go/courier/internal/testenv"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -201,6 +202,11 @@ func BenchmarkReadAll(b *testing.B) {
 		if _, err := store.Append(ctx, fmt.Sprintf("acc-%d", i%50), eventsource.Any, batch...); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// ReadAll shows events once every older transaction of the server has ended: wait for
+	// that, so that the figure is about reading, not about other sessions' transactions.
+	if got := len(estest.ReadAllAtLeast(b, store, eventsource.Position{}, eventsource.ReadAllOptions{}, total)); got < total {
+		b.Fatalf("only %d of %d events visible after 10 s: another session holds a transaction open", got, total)
 	}
 	b.ResetTimer()
 	start := time.Now()
