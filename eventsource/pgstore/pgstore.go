@@ -169,7 +169,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 // AppendTx appends like Append, inside tx: the events are stored if and when tx commits,
 // together with tx's other writes. It is refused with a *eventsource.ConflictError when tx
 // is older than the stream's last append (see the package documentation). A failed AppendTx
-// may leave tx aborted (PostgreSQL aborts a transaction at any error): roll it back.
+// may leave tx aborted (PostgreSQL aborts a transaction at any error): roll it back. Use the
+// default isolation, READ COMMITTED: under REPEATABLE READ or SERIALIZABLE, a concurrent
+// append to the same stream makes PostgreSQL fail the statement with a serialization error
+// (returned as it is, wrapped) instead of letting Append report a conflict.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected eventsource.ExpectedVersion, events ...eventsource.EventData) (eventsource.AppendResult, error) {
 	if tx == nil {
 		return eventsource.AppendResult{}, fmt.Errorf("pgstore: append to stream %q: nil transaction", stream)
