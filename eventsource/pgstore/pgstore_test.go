@@ -15,6 +15,7 @@ import (
 	"github.com/courier-go/courier/eventsource/pgstore"
 	"github.com/courier-go/courier/internal/testenv"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 )
@@ -250,4 +251,31 @@ func TestAdvisoryLease(t *testing.T) {
 func TestSnapshots(t *testing.T) {
 	s, _ := newStore(t)
 	estest.RunSnapshots(t, s)
+}
+
+// TestAppendTxRepeatableReadIsNotAConflict: under REPEATABLE READ, a concurrent append makes
+// PostgreSQL fail the statement with a serialization error, which is returned as it is, not
+// as a conflict.
+func TestAppendTxRepeatableReadIsNotAConflict(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := t.Context()
+	if _, err := s.Append(ctx, "rr", eventsource.NoStream, eventsource.EventData{Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil { // takes the snapshot
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "rr", eventsource.Any, eventsource.EventData{Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AppendTx(ctx, tx, "rr", eventsource.Any, eventsource.EventData{Type: "T"})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "40001" || errors.Is(err, eventsource.ErrConcurrencyConflict) {
+		t.Errorf("AppendTx under REPEATABLE READ after a concurrent append: %v, want the serialization error (40001), not a conflict", err)
+	}
 }
