@@ -37,7 +37,7 @@ type Store struct {
 	segs    [][]eventsource.Event // the global order, in segments of segSize (no copying as it grows)
 	n       int                   // events in segs; an event's position minor part is its index+1
 	streams map[string]*[]int     // stream -> indexes into the log, by version
-	ids     map[string]int        // event ID -> index into the log
+	ids     idIndex               // event ID -> index into the log
 	closed  bool
 	changed chan struct{} // closed at the next append when a reader asked for it; nil otherwise
 }
@@ -47,6 +47,9 @@ const readChunk = 256
 
 // segSize is the number of events in a segment of the log.
 const segSize = 1 << 12
+
+// idAt returns the ID of the event at log index i.
+func (s *Store) idAt(i int) string { return s.at(i).ID }
 
 // at returns the event at log index i.
 func (s *Store) at(i int) *eventsource.Event { return &s.segs[i/segSize][i%segSize] }
@@ -63,7 +66,7 @@ func New(cfg Config) *Store {
 		maxSize: cfg.MaxEventSize,
 		now:     cfg.Now,
 		streams: map[string]*[]int{},
-		ids:     map[string]int{},
+		ids:     newIDIndex(),
 	}
 }
 
@@ -87,11 +90,14 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		idx = new([]int)
 	}
 	dup, dupAt := -1, 0 // the first event whose ID is stored, and where
+	slots := make([]idSlot, 0, 1)
 	for i, e := range events {
-		if at, ok := s.ids[e.ID]; ok {
+		at, ok, slot := s.ids.get(e.ID, s.idAt)
+		if ok {
 			dup, dupAt = i, at
 			break
 		}
+		slots = append(slots, slot)
 	}
 	if dup == 0 {
 		if r, ok := s.retried(expected, events, dupAt); ok {
@@ -106,7 +112,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: event ID %q is already stored as version %d of stream %q",
 			eventsource.ErrDuplicateEventID, stream, events[dup].ID, s.at(dupAt).Version, s.at(dupAt).Stream)
 	}
-	for _, e := range events {
+	for k, e := range events {
 		i := s.n
 		actual++
 		if i%segSize == 0 {
@@ -124,7 +130,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 			Time:     now,
 		}
 		*idx = append(*idx, i)
-		s.ids[e.ID] = i
+		s.ids.put(e.ID, slots[k], i, len(events) > 1)
 	}
 	if len(*idx) == len(events) {
 		s.streams[stream] = idx
@@ -246,7 +252,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.segs, s.n, s.streams, s.ids = nil, 0, nil, nil
+	s.segs, s.n, s.streams, s.ids = nil, 0, nil, idIndex{}
 	if s.changed != nil {
 		close(s.changed)
 		s.changed = nil
