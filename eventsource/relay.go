@@ -36,8 +36,8 @@ type RelayConfig struct {
 	BatchSize int
 	// PollInterval: see SubscriptionConfig; 0 means DefaultPollInterval.
 	PollInterval time.Duration
-	// Backoff spaces the attempts to send a batch that failed; zero means
-	// courier.DefaultBackoff.
+	// Backoff spaces the attempts to send a batch, or to read the store, after a failure;
+	// zero means courier.DefaultBackoff.
 	Backoff courier.Backoff
 	// Logger receives the relay's logs (never payloads); nil means slog.Default().
 	Logger *slog.Logger
@@ -135,7 +135,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		return r.ended(ctx, held, fmt.Errorf("eventsource: relay %q: load checkpoint: %w", r.cfg.Name, err))
 	}
 	r.log.Info("relay started", "from", pos)
-	f := follower{what: fmt.Sprintf("relay %q", r.cfg.Name), store: r.store, filter: r.cfg.Filter, pageSize: r.cfg.BatchSize, poll: r.cfg.PollInterval}
+	f := follower{what: fmt.Sprintf("relay %q", r.cfg.Name), store: r.store, filter: r.cfg.Filter, pageSize: r.cfg.BatchSize, poll: r.cfg.PollInterval,
+		backoff: r.cfg.Backoff, log: r.log}
 	return r.ended(ctx, held, f.run(held, pos, r.sendPage))
 }
 
@@ -214,12 +215,8 @@ func (r *Relay) sendBatch(ctx context.Context, events []Event) error {
 		delay := r.cfg.Backoff.Delay(attempt)
 		r.log.Warn("relay send failed; will retry", "attempt", attempt, "retry_in", delay,
 			"event_id", e.ID, "stream", e.Stream, "version", e.Version, "error", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, delay); err != nil {
+			return err
 		}
 	}
 }

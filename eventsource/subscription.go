@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/courier-go/courier"
 )
 
 // Defaults of SubscriptionConfig and RelayConfig.
@@ -37,6 +40,12 @@ type SubscriptionConfig struct {
 	// returns); 0 means 1. Higher is faster, but after a crash up to CheckpointEvery-1
 	// handled events are handled again.
 	CheckpointEvery int
+	// Backoff spaces the attempts to read the store again after a read failed (a lost
+	// connection, say); zero means courier.DefaultBackoff. Handler failures are not retried:
+	// they end Run.
+	Backoff courier.Backoff
+	// Logger receives the read failures (never payloads); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Validate says what is wrong with cfg.
@@ -53,6 +62,9 @@ func (cfg SubscriptionConfig) Validate() error {
 	}
 	if cfg.CheckpointEvery < 0 {
 		errs = append(errs, fmt.Errorf("negative CheckpointEvery %d", cfg.CheckpointEvery))
+	}
+	if err := cfg.Backoff.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("eventsource: subscription config: %w", err)
@@ -100,6 +112,9 @@ func NewSubscription(store Store, cfg SubscriptionConfig, h Handler) (*Subscript
 	if cfg.CheckpointEvery == 0 {
 		cfg.CheckpointEvery = 1
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	return &Subscription{store: store, cfg: cfg, handle: h, caughtUp: make(chan struct{}), pos: cfg.From}, nil
 }
 
@@ -114,9 +129,9 @@ func (s *Subscription) Position() Position {
 	return s.pos
 }
 
-// Run handles events until ctx ends (then it returns nil) or the handler, the store or the
-// checkpoint store fails (then it returns the error, naming the event; the checkpoint stays
-// before that event). Either way it saves the checkpoint of the last handled event first.
+// Run handles events until ctx ends (then it returns nil) or the handler or the checkpoint
+// store fails (then it returns the error, naming the event; the checkpoint stays before that
+// event). Failed reads of the store are tried again after SubscriptionConfig.Backoff. Either way it saves the checkpoint of the last handled event first.
 // Run may be called again after it returned, but not twice at once.
 func (s *Subscription) Run(ctx context.Context) (err error) {
 	if !s.running.CompareAndSwap(false, true) {
@@ -156,7 +171,8 @@ func (s *Subscription) Run(ctx context.Context) (err error) {
 		}
 	}()
 	f := follower{what: fmt.Sprintf("subscription %q", name), store: s.store, filter: s.cfg.Filter, pageSize: s.cfg.PageSize, poll: s.cfg.PollInterval,
-		atHead: func() { s.caughtUpOnce.Do(func() { close(s.caughtUp) }) }}
+		atHead:  func() { s.caughtUpOnce.Do(func() { close(s.caughtUp) }) },
+		backoff: s.cfg.Backoff, log: s.cfg.Logger}
 	unsaved := 0
 	err = f.run(ctx, s.Position(), func(ctx context.Context, page []Event) error {
 		for _, e := range page {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/eventsource"
 	"github.com/courier-go/courier/eventsource/estest"
 	"github.com/courier-go/courier/eventsource/memstore"
@@ -210,5 +213,45 @@ func TestSubscriptionRunTwiceAtOnce(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// flakyReads is a store whose first reads fail, as when the connection to a server drops.
+type flakyReads struct {
+	eventsource.Store
+	failures atomic.Int32
+}
+
+func (s *flakyReads) ReadAll(ctx context.Context, from eventsource.Position, opts eventsource.ReadAllOptions) iter.Seq2[eventsource.Event, error] {
+	if s.failures.Add(-1) >= 0 {
+		return eventsource.ReadError(errors.New("connection reset by peer"))
+	}
+	return s.Store.ReadAll(ctx, from, opts)
+}
+
+// TestSubscriptionRetriesFailedReads: failed reads are tried again; a closed store ends Run.
+func TestSubscriptionRetriesFailedReads(t *testing.T) {
+	mem := memstore.New(memstore.Config{})
+	appendN(t, mem, "acc", 20)
+	flaky := &flakyReads{Store: mem}
+	flaky.failures.Store(3)
+	rec := estest.NewRecorder()
+	sub, err := eventsource.NewSubscription(flaky, eventsource.SubscriptionConfig{PageSize: 8, Logger: slog.New(slog.DiscardHandler),
+		Backoff: courier.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}}, rec.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(context.Background()) }()
+	rec.WaitFor(t, 20)
+	estest.CheckOrder(t, rec.Events(), 20, nil)
+	_ = mem.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, eventsource.ErrClosed) {
+			t.Errorf("Run after the store closed = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run went on after the store closed")
 	}
 }
