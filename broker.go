@@ -90,6 +90,22 @@ type ConsumerConfig struct {
 	DrainTimeout time.Duration
 	// Logger receives the consumer's logs (never payloads); nil means slog.Default().
 	Logger *slog.Logger
+
+	// MaxAttempts bounds how many times a message is handled: when the handler fails on a
+	// message whose Attempt has reached MaxAttempts, OnExhausted decides what becomes of it
+	// instead of another redelivery. Attempt is the broker's own delivery count where it
+	// keeps one that follows a message from consumer to consumer (memory, Redis Streams,
+	// RabbitMQ quorum queues), so there the bound holds across redeliveries and restarts; on
+	// Kafka and Pulsar the count starts again on the consumer that takes a message over.
+	// 0 means no bound: a failing message is retried until it succeeds (or its error is
+	// marked Permanent).
+	MaxAttempts int
+	// OnExhausted is called for a message whose last attempt failed: Attempt reached
+	// MaxAttempts, or the handler's error was marked with Permanent. It runs in the message's
+	// place (later messages of its key wait for it) and gets an *ExhaustedError. nil means
+	// DropExhausted on Logger: the message is logged at Error level and acknowledged.
+	// See ExhaustedFunc for what its result does; DeadLetter hooks live in package dlq.
+	OnExhausted ExhaustedFunc
 }
 
 // Validate says what is wrong with cfg, wrapping ErrInvalidConfig.
@@ -117,6 +133,9 @@ func (cfg ConsumerConfig) Validate() error {
 	if cfg.DrainTimeout < 0 {
 		problems = append(problems, fmt.Sprintf("negative DrainTimeout %v", cfg.DrainTimeout))
 	}
+	if cfg.MaxAttempts < 0 {
+		problems = append(problems, fmt.Sprintf("negative MaxAttempts %d (0 means no bound)", cfg.MaxAttempts))
+	}
 	if err := cfg.Backoff.Validate(); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -139,6 +158,9 @@ func (cfg ConsumerConfig) WithDefaults() ConsumerConfig {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.OnExhausted == nil {
+		cfg.OnExhausted = DropExhausted(cfg.Logger.With("group", cfg.Group), nil)
 	}
 	return cfg
 }

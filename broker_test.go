@@ -69,6 +69,7 @@ func TestConsumerConfigValidate(t *testing.T) {
 		{courier.ConsumerConfig{Group: "g", Topics: []string{"a"}, Concurrency: -2}, "negative Concurrency"},
 		{courier.ConsumerConfig{Group: "g", Topics: []string{"a"}, StartFrom: 7}, "unknown StartFrom"},
 		{courier.ConsumerConfig{Group: "g", Topics: []string{"a"}, DrainTimeout: -1}, "negative DrainTimeout"},
+		{courier.ConsumerConfig{Group: "g", Topics: []string{"a"}, MaxAttempts: -1}, "negative MaxAttempts -1"},
 		{courier.ConsumerConfig{Group: "g", Topics: []string{"a"}, Backoff: courier.Backoff{Initial: time.Second}}, "Max"},
 	} {
 		err := c.cfg.Validate()
@@ -77,7 +78,8 @@ func TestConsumerConfigValidate(t *testing.T) {
 		}
 	}
 	d := ok.WithDefaults()
-	if d.Concurrency != 1 || d.DrainTimeout != courier.DefaultDrainTimeout || d.Backoff != courier.DefaultBackoff || d.Logger == nil {
+	if d.Concurrency != 1 || d.DrainTimeout != courier.DefaultDrainTimeout || d.Backoff != courier.DefaultBackoff || d.Logger == nil ||
+		d.OnExhausted == nil || d.MaxAttempts != 0 {
 		t.Errorf("WithDefaults = %+v", d)
 	}
 }

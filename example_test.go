@@ -2,7 +2,10 @@ package courier_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/courier-go/courier"
 	_ "github.com/courier-go/courier/memory"
@@ -65,4 +68,41 @@ func ExampleChain() {
 	// before m1
 	// handling m1
 	// after m1 <nil>
+}
+
+// A consumer that must not go past a message it cannot handle: after three attempts
+// StopConsumer ends Consume with an error, and the message stays with the broker.
+func ExampleStopConsumer() {
+	ctx := context.Background()
+	broker, err := courier.Open(ctx, "memory://")
+	if err != nil {
+		panic(err)
+	}
+	defer broker.Close()
+	consumer, err := broker.NewConsumer(ctx, courier.ConsumerConfig{Group: "ledger", Topics: []string{"entries"},
+		MaxAttempts: 3, Backoff: courier.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1},
+		OnExhausted: courier.StopConsumer, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
+	producer, err := broker.NewProducer(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer producer.Close()
+	if err := producer.Send(ctx, courier.Message{ID: "e1", Topic: "entries", Value: []byte("debit 10")}); err != nil {
+		panic(err)
+	}
+	err = consumer.Consume(ctx, courier.HandlerFunc(func(ctx context.Context, msg courier.Message) error {
+		fmt.Println("attempt", msg.Attempt)
+		return errors.New("account locked")
+	}))
+	fmt.Println(errors.Is(err, courier.ErrStop))
+	fmt.Println(err)
+	// Output:
+	// attempt 1
+	// attempt 2
+	// attempt 3
+	// true
+	// memory: group "ledger": courier: consumer stopped by OnExhausted: message e1 on "entries": courier: gave up after attempt 3 (attempts exhausted): account locked
 }

@@ -15,6 +15,7 @@ package brokertest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -44,6 +45,17 @@ type Capabilities struct {
 	// NilValue: a nil Value is delivered as nil and an empty one as empty; without it both
 	// may arrive as either, but always with length 0.
 	NilValue bool
+	// KeyOrder is how far the order of a key's messages reaches on this broker: within one
+	// consumer (the zero value, the least claim) or across all the consumers of a group. The
+	// KeyOrderAcrossGroup case runs only when it is OrderAcrossGroup.
+	KeyOrder OrderScope
+	// RedeliveryCount: Attempt counts the deliveries to any consumer of the group, so a
+	// message that one consumer hands back (its Close, a crash) comes to the next with
+	// Attempt raised, and ConsumerConfig.MaxAttempts bounds its attempts in all. Without it,
+	// the count may restart on another consumer (Kafka keeps no count; Pulsar counts
+	// negative acknowledgements, not a consumer's leaving), and MaxAttempts bounds the
+	// attempts of one consumer.
+	RedeliveryCount bool
 	// MaxMessageBytes is the broker's size limit: a larger message must fail with
 	// courier.ErrMessageTooLarge. 0 skips that case.
 	MaxMessageBytes int
@@ -51,6 +63,32 @@ type Capabilities struct {
 	Messages int
 	// Timeout bounds each wait for a delivery; default 30s.
 	Timeout time.Duration
+}
+
+// OrderScope is how far per-key order reaches (see Capabilities.KeyOrder).
+type OrderScope int
+
+const (
+	// OrderWithinConsumer: each consumer handles the messages of a key it gets one at a time,
+	// in send order (and a message being retried keeps its place), but the consumers of one
+	// group may each get messages of one key and handle them side by side: Redis Streams
+	// hands entries out in turn, a RabbitMQ queue round-robins its consumers.
+	OrderWithinConsumer OrderScope = iota
+	// OrderAcrossGroup: the messages of a key reach the group's handlers one at a time and in
+	// send order whichever consumer gets them, also while consumers join and leave (a key
+	// moves to another consumer only once what it was given of the key is settled): Kafka
+	// partitions, Pulsar Key_Shared, the memory broker.
+	OrderAcrossGroup
+)
+
+func (s OrderScope) String() string {
+	switch s {
+	case OrderWithinConsumer:
+		return "within one consumer"
+	case OrderAcrossGroup:
+		return "across a group's consumers"
+	}
+	return fmt.Sprintf("OrderScope(%d)", int(s))
 }
 
 func (c Capabilities) withDefaults() Capabilities {

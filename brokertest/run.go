@@ -39,15 +39,20 @@ func Run(t *testing.T, h Harness, caps Capabilities) {
 		{"TwoGroupsEachGetEverything", testTwoGroups},
 		{"GroupMembersShare", testGroupMembersShare},
 		{"PerKeyOrder", testPerKeyOrder},
+		{"KeyOrderAcrossGroup", testKeyOrderAcrossGroup},
 		{"DifferentKeysInParallel", testDifferentKeysInParallel},
 		{"RedeliveryKeepsPlace", testRedeliveryKeepsPlace},
 		{"PanicIsRedelivered", testPanicIsRedelivered},
+		{"MaxAttempts", testMaxAttempts},
+		{"MaxAttemptsAcrossConsumers", testMaxAttemptsAcrossConsumers},
+		{"StopConsumer", testStopConsumer},
 		{"ClosedMidHandlingRedelivers", testClosedMidHandling},
 		{"CloseEndsConsume", testCloseEndsConsume},
 		{"ContextEndsConsume", testContextEndsConsume},
 		{"ConsumeAgainAfterContextEnds", testConsumeAgain},
 		{"ErrClosed", testErrClosed},
 		{"TopicIsolation", testTopicIsolation},
+		{"OneGroupTwoTopics", testOneGroupTwoTopics},
 		{"MultipleTopics", testMultipleTopics},
 		{"GroupCreatedBeforeSend", testGroupCreatedBeforeSend},
 		{"Replay", testReplay},
@@ -395,9 +400,9 @@ func testPerKeyOrder(e *env) {
 		if n > 1 {
 			parallel.Add(1)
 		}
-		var seq int
-		if _, err := fmt.Sscanf(m.ID[strings.LastIndexByte(m.ID, '-')+1:], "%d", &seq); err != nil {
-			return fmt.Errorf("bad test ID %q", m.ID)
+		seq, err := seqOf(m.ID)
+		if err != nil {
+			return err
 		}
 		mu.Lock()
 		if busy[m.Key] {
@@ -423,13 +428,7 @@ func testPerKeyOrder(e *env) {
 	}
 	e.consume(context.Background(), e.consumer(e.config(e.group(), 8, topic)), col)
 	p := e.producer()
-	var msgs []courier.Message
-	for i := range perKey {
-		for k := range keys {
-			key := fmt.Sprint("key", k)
-			msgs = append(msgs, courier.Message{ID: fmt.Sprintf("%s-%d", key, i), Topic: topic, Key: key, Value: []byte{byte(i)}})
-		}
-	}
+	msgs := keyedMessages(topic, keys, perKey, 0)
 	if err := p.SendBatch(context.Background(), msgs); err != nil {
 		t.Fatalf("SendBatch: %v", err)
 	}

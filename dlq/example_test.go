@@ -13,7 +13,8 @@ import (
 	_ "github.com/courier-go/courier/memory"
 )
 
-// Retry a handler, dead-letter what keeps failing, and replay it once the cause is fixed.
+// Retry a message three times, dead-letter it when it keeps failing, and replay it once the
+// cause is fixed.
 func Example() {
 	slog.SetDefault(slog.New(slog.DiscardHandler)) // the example prints what matters itself
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -31,11 +32,6 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	retry, err := dlq.Retry(dlq.RetryConfig{MaxAttempts: 3,
-		Backoff: courier.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 2}})
-	if err != nil {
-		log.Fatal(err)
-	}
 	deadLetter, err := dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: "billing"})
 	if err != nil {
 		log.Fatal(err)
@@ -43,7 +39,9 @@ func Example() {
 	failing := courier.HandlerFunc(func(context.Context, courier.Message) error {
 		return errors.New("payment service down")
 	})
-	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "billing", Topics: []string{"orders"}})
+	c, err := b.NewConsumer(ctx, courier.ConsumerConfig{Group: "billing", Topics: []string{"orders"},
+		MaxAttempts: 3, Backoff: courier.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 2},
+		OnExhausted: deadLetter})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +49,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	go c.Consume(ctx, courier.Chain(failing, deadLetter, retry))
+	go c.Consume(ctx, failing)
 	letters := make(chan courier.Message, 1)
 	go dead.Consume(ctx, courier.HandlerFunc(func(_ context.Context, m courier.Message) error {
 		letters <- m

@@ -21,8 +21,9 @@ func TestMain(m *testing.M) {
 
 const timeout = 10 * time.Second
 
-// fast is a backoff short enough for tests, without jitter.
-var fast = courier.Backoff{Initial: 2 * time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2}
+// second is the backoff of the tests, which run in synctest bubbles: exactly one second of
+// the bubble's clock between attempts.
+var second = courier.Backoff{Initial: time.Second, Max: time.Second, Multiplier: 1}
 
 func newBroker(t *testing.T) *memory.Broker {
 	t.Helper()
@@ -63,7 +64,7 @@ type consuming struct {
 func consume(t *testing.T, b courier.Broker, cfg courier.ConsumerConfig, h courier.MessageHandler) *consuming {
 	t.Helper()
 	if cfg.Backoff == (courier.Backoff{}) {
-		cfg.Backoff = fast
+		cfg.Backoff = second
 	}
 	c, err := b.NewConsumer(context.Background(), cfg)
 	if err != nil {
@@ -153,37 +154,47 @@ func attempts(msgs []courier.Message) []int {
 	return a
 }
 
-// flakyProducer fails its first n Sends.
+// flakyProducer fails its first n Sends, and says when the first one succeeded.
 type flakyProducer struct {
 	courier.Producer
-	mu    sync.Mutex
-	fails int
+	mu        sync.Mutex
+	fails     int
+	published time.Time
 }
 
 var errFlaky = errors.New("dead-letter topic unavailable")
 
 func (f *flakyProducer) Send(ctx context.Context, m courier.Message) error {
 	f.mu.Lock()
-	fail := f.fails > 0
-	if fail {
+	defer f.mu.Unlock()
+	if f.fails > 0 {
 		f.fails--
-	}
-	f.mu.Unlock()
-	if fail {
 		return errFlaky
 	}
-	return f.Producer.Send(ctx, m)
+	if err := f.Producer.Send(ctx, m); err != nil {
+		return err
+	}
+	if f.published.IsZero() {
+		f.published = time.Now()
+	}
+	return nil
 }
 
-// must returns a function that fails t on a constructor's error: must(t)(Retry(cfg)).
-func must(t *testing.T) func(courier.Middleware, error) courier.Middleware {
-	return func(m courier.Middleware, err error) courier.Middleware {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
+// firstPublished is when a Send first succeeded; zero if none has.
+func (f *flakyProducer) firstPublished() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.published
+}
+
+// deadLetterTo returns DeadLetter(p, cfg), failing t on an error.
+func deadLetterTo(t *testing.T, p courier.Producer, cfg DeadLetterConfig) courier.ExhaustedFunc {
+	t.Helper()
+	h, err := DeadLetter(p, cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return h
 }
 
 // settledAll reports whether the group has acknowledged everything on topic: nothing handed
@@ -210,4 +221,19 @@ func firstDeadLetter(t *testing.T, b courier.Broker, topic string) (courier.Mess
 		t.Fatalf("ParseInfo: %v", err)
 	}
 	return letter, info
+}
+
+// recordingProducer keeps what it is sent, or fails with err.
+type recordingProducer struct {
+	courier.Producer
+	err  error
+	sent []courier.Message
+}
+
+func (r *recordingProducer) Send(_ context.Context, m courier.Message) error {
+	if r.err != nil {
+		return r.err
+	}
+	r.sent = append(r.sent, m)
+	return nil
 }

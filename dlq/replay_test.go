@@ -53,8 +53,8 @@ func TestReplayEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	dl := must(t)(DeadLetter(p, DeadLetterConfig{Group: "g"}))
-	c := consume(t, b, courier.ConsumerConfig{Group: "g", Topics: []string{"orders"}}, dl(h))
+	dl := deadLetterTo(t, p, DeadLetterConfig{Group: "g"})
+	c := consume(t, b, courier.ConsumerConfig{Group: "g", Topics: []string{"orders"}, OnExhausted: dl}, h)
 	h.wait(t, 1)
 	c.stop(t)
 	broken = false // the bug is fixed; the consumer is stopped, so no data race
@@ -67,7 +67,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	if d := time.Since(start); d > timeout/2 {
 		t.Fatalf("replay of a drained topic took %v", d)
 	}
-	consume(t, b, courier.ConsumerConfig{Group: "g", Topics: []string{"orders"}}, dl(h))
+	consume(t, b, courier.ConsumerConfig{Group: "g", Topics: []string{"orders"}, OnExhausted: dl}, h)
 	got := h.wait(t, 2)[1]
 	if string(got.Value) != "o1" || got.Key != "c1" || got.Attempt != 1 || got.ID != h.all()[0].ID {
 		t.Fatalf("replayed message %+v", got)

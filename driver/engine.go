@@ -30,8 +30,21 @@ type Delivery struct {
 	// delivery tag, a stream entry ID...). The engine only carries them.
 	Ref any
 	Tag uint64
+	// Undecodable, when set, says why the broker's message could not be made into Msg (which
+	// holds what could be read of it): the handler never sees it; it goes at once to
+	// OnExhausted, as a message whose last attempt failed with this error (marked
+	// courier.Permanent), so that a poison message reaches the end the consumer was given
+	// (dead letter, drop with a log) instead of coming back without end.
+	Undecodable error
 
-	kq *keyQueue // the queue of its key, when it has one: set by the engine when admitted
+	kq   *keyQueue // the queue of its key, when it has one: set by the engine when admitted
+	fail *failures // its failures so far, from the first: set by the engine
+}
+
+// failures is the story of a delivery's failed attempts, kept by the engine.
+type failures struct {
+	courier.ExhaustedError
+	exhausted bool // the last attempt failed: OnExhausted is due instead of the handler
 }
 
 // Settler is the adapter's side of the engine. Its methods are called from the engine's
@@ -69,6 +82,11 @@ type EngineConfig struct {
 	Logger       *slog.Logger // default slog.Default()
 	Broker       string       // broker name for logs ("redis", "kafka"...)
 	Group        string       // group name for logs
+	// MaxAttempts and OnExhausted are courier.ConsumerConfig's: once a delivery whose
+	// Msg.Attempt reached MaxAttempts (0: no bound) fails, or fails with a permanent error,
+	// OnExhausted (default courier.DropExhausted on Logger) decides its fate in its place.
+	MaxAttempts int
+	OnExhausted courier.ExhaustedFunc
 }
 
 func (c EngineConfig) withDefaults() EngineConfig {
@@ -87,6 +105,9 @@ func (c EngineConfig) withDefaults() EngineConfig {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.OnExhausted == nil {
+		c.OnExhausted = courier.DropExhausted(c.Logger.With("broker", c.Broker, "group", c.Group), nil)
+	}
 	return c
 }
 
@@ -100,6 +121,8 @@ func FromConsumerConfig(broker string, cc courier.ConsumerConfig) EngineConfig {
 		Logger:       cc.Logger,
 		Broker:       broker,
 		Group:        cc.Group,
+		MaxAttempts:  cc.MaxAttempts,
+		OnExhausted:  cc.OnExhausted,
 	}
 }
 
@@ -130,7 +153,10 @@ type Engine struct {
 	cancel context.CancelFunc
 
 	closing  chan struct{} // closed by Close
-	stopping atomic.Bool   // set by Close: start no handler
+	stopping atomic.Bool   // set by Close or a stop from OnExhausted: start no handler
+
+	stopConsume context.CancelCauseFunc // ends the Guard's Consume run, when there is one
+	stopErr     atomic.Pointer[error]   // why OnExhausted stopped the consumer
 
 	mu          sync.Mutex
 	closed      bool
@@ -177,6 +203,7 @@ func NewEngine(parent context.Context, h courier.MessageHandler, s Settler, cfg 
 		retries: make(map[*retry]struct{}),
 	}
 	e.batch, _ = s.(BatchAcker)
+	e.stopConsume, _ = parent.Value(stopKey{}).(context.CancelCauseFunc)
 	e.work.L = &e.mu
 	e.workers.Add(cfg.Concurrency)
 	for range cfg.Concurrency {
@@ -188,10 +215,21 @@ func NewEngine(parent context.Context, h courier.MessageHandler, s Settler, cfg 
 // Context is the context handlers get. Adapters derive Delivery.Ctx from it.
 func (e *Engine) Context() context.Context { return e.ctx }
 
+// Err returns why OnExhausted stopped the engine (an error wrapping courier.ErrStop), or nil.
+// The engine then starts no handler and releases what it is given; when its parent context
+// came from Guard.Start, that Consume run's context is cancelled too and Guard's finish makes
+// Consume return this error.
+func (e *Engine) Err() error {
+	if p := e.stopErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Submit hands d to the engine. Deliveries of one key must be submitted in broker order.
 // It blocks while QueueSize deliveries are unsettled, and returns ctx's error or
-// courier.ErrClosed if it ends first: then d was not accepted and stays the adapter's to
-// release. Safe for concurrent use.
+// courier.ErrClosed if it ends first, or Err once OnExhausted stopped the engine: then d was
+// not accepted and stays the adapter's to release. Safe for concurrent use.
 func (e *Engine) Submit(ctx context.Context, d Delivery) error {
 	e.mu.Lock()
 	if err := e.waitForRoom(ctx); err != nil {
@@ -250,6 +288,10 @@ func (e *Engine) waitForRoom(ctx context.Context) error {
 	if e.closed {
 		e.mu.Unlock()
 		return courier.ErrClosed
+	}
+	if err := e.Err(); err != nil {
+		e.mu.Unlock()
+		return err // stopped by OnExhausted: the adapter stops feeding it
 	}
 	return nil
 }
@@ -367,16 +409,71 @@ func (e *Engine) run(d *Delivery) result {
 		e.s.Release(*d) // the partition of d has ended: the broker delivers it again
 		return released
 	}
+	if d.Undecodable != nil && d.fail == nil {
+		e.failed(d, courier.Permanent(d.Undecodable))
+	}
+	if d.fail == nil || !d.fail.exhausted {
+		err := e.call(ctx, d)
+		if err == nil {
+			return handled
+		}
+		if ctx.Err() != nil {
+			e.s.Release(*d) // stopped by the drain or its partition's end, not by its own fault
+			return released
+		}
+		if !e.failed(d, err) {
+			if e.stopping.Load() {
+				e.s.Release(*d) // no retry once closing: the broker delivers it again
+				return released
+			}
+			e.scheduleRetry(*d, err, "courier: handler failed; retrying after backoff")
+			return retrying
+		}
+	}
+	// Its last attempt failed: OnExhausted decides, in the message's place (also while
+	// closing, within the drain time, so that a message is not handled once more for it).
 	err := e.call(ctx, d)
 	switch {
 	case err == nil:
 		return handled
+	case errors.Is(err, courier.ErrStop):
+		e.stop(err)
+		e.s.Release(*d)
+		return released
 	case e.stopping.Load() || ctx.Err() != nil:
-		e.s.Release(*d) // stopped by the drain or its partition's end, not by its own fault
+		e.s.Release(*d)
 		return released
 	default:
-		e.scheduleRetry(*d, err)
+		e.scheduleRetry(*d, err, "courier: OnExhausted failed; calling it again after backoff")
 		return retrying
+	}
+}
+
+// failed records that d's handler failed with err, and reports whether that was its last
+// attempt.
+func (e *Engine) failed(d *Delivery, err error) (exhausted bool) {
+	now := time.Now()
+	if d.fail == nil {
+		d.fail = &failures{ExhaustedError: courier.ExhaustedError{FirstAttempt: d.Msg.Attempt, FirstFailure: now}}
+	}
+	f := d.fail
+	f.Err, f.Attempts, f.LastFailure = err, d.Msg.Attempt, now
+	f.Permanent = courier.IsPermanent(err)
+	f.exhausted = f.Permanent || (e.cfg.MaxAttempts > 0 && d.Msg.Attempt >= e.cfg.MaxAttempts)
+	return f.exhausted
+}
+
+// stop stops the engine for good on OnExhausted's word: no handler starts any more, and the
+// Consume run is told to end with err.
+func (e *Engine) stop(err error) {
+	err = fmt.Errorf("%s: group %q: %w", e.cfg.Broker, e.cfg.Group, err)
+	if !e.stopErr.CompareAndSwap(nil, &err) {
+		return
+	}
+	e.stopping.Store(true)
+	e.log.Error("courier: OnExhausted stopped the consumer", "err", err)
+	if e.stopConsume != nil {
+		e.stopConsume(err)
 	}
 }
 
@@ -414,15 +511,25 @@ func (e *Engine) ackFailed(d *Delivery, n int, err error) {
 		"topic", d.Msg.Topic, "id", d.Msg.ID, "failed", failed, "err", err)
 }
 
-// call runs the handler, turning a panic into an error.
+// call runs the handler, or OnExhausted once the last attempt failed, turning a panic into
+// an error.
 func (e *Engine) call(ctx context.Context, d *Delivery) (err error) {
+	hook := d.fail != nil && d.fail.exhausted
 	defer func() {
 		if p := recover(); p != nil {
-			e.log.Error("courier: handler panicked", "topic", d.Msg.Topic, "id", d.Msg.ID,
+			what := "handler"
+			if hook {
+				what = "OnExhausted"
+			}
+			e.log.Error("courier: "+what+" panicked", "topic", d.Msg.Topic, "id", d.Msg.ID,
 				"attempt", d.Msg.Attempt, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			err = fmt.Errorf("courier: handler panicked: %v", p)
+			err = fmt.Errorf("courier: %s panicked: %v", what, p)
 		}
 	}()
+	if hook {
+		ee := d.fail.ExhaustedError // a copy: the hook may keep it
+		return e.cfg.OnExhausted(ctx, d.Msg, &ee)
+	}
 	return e.h.HandleMessage(ctx, d.Msg)
 }
 
@@ -453,9 +560,9 @@ func (e *Engine) forget(kqs []*keyQueue) {
 	}
 }
 
-func (e *Engine) scheduleRetry(d Delivery, cause error) {
+func (e *Engine) scheduleRetry(d Delivery, cause error, what string) {
 	delay := e.cfg.Backoff.Delay(d.Msg.Attempt)
-	e.log.Warn("courier: handler failed; retrying after backoff", "topic", d.Msg.Topic,
+	e.log.Warn(what, "topic", d.Msg.Topic,
 		"id", d.Msg.ID, "attempt", d.Msg.Attempt, "delay", delay, "err", cause)
 	e.mu.Lock()
 	if e.closed {
@@ -493,7 +600,7 @@ func (e *Engine) fireRetry(r *retry) {
 		e.wakeWorkers()
 		return
 	}
-	d.kq = r.d.kq // keeps its key's place even if the settler built a new Delivery
+	d.kq, d.fail = r.d.kq, r.d.fail // its key's place and its story, even if the settler built a new Delivery
 	e.requeue(d)
 }
 

@@ -13,18 +13,25 @@ import (
 func ExampleGuard() {
 	g := &driver.Guard{Name: `example: group "g"`}
 	h := courier.HandlerFunc(func(context.Context, courier.Message) error { return nil })
-	run, finish, _, _ := g.Start(context.Background(), h)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer finish()
-		<-run.Done() // a real Consume reads and dispatches here
-	}()
+	started := make(chan struct{})
+	consume := func(ctx context.Context) (err error) {
+		ctx, finish, _, err := g.Start(ctx, h)
+		if err != nil {
+			return err
+		}
+		defer finish(&err) // returns the engine's stop error, if OnExhausted stopped it
+		close(started)
+		<-ctx.Done() // a real Consume reads and dispatches here
+		return nil
+	}
+	done := make(chan error)
+	go func() { done <- consume(context.Background()) }()
+	<-started
 	fmt.Println("closed:", g.Close())
-	<-done
-	_, _, _, err := g.Start(context.Background(), h)
-	fmt.Println(errors.Is(err, courier.ErrClosed))
+	fmt.Println("Consume returned:", <-done)
+	fmt.Println("after Close:", errors.Is(consume(context.Background()), courier.ErrClosed))
 	// Output:
 	// closed: true
-	// true
+	// Consume returned: <nil>
+	// after Close: true
 }

@@ -28,7 +28,7 @@ func TestStartAndClose(t *testing.T) {
 	go func() { // a Consume: runs until its context ends; finish is its last deferred call
 		<-run.Done()
 		close(returned)
-		finish()
+		finish(nil)
 	}()
 	if !g.Close() {
 		t.Fatal("first Close reported false")
@@ -59,11 +59,11 @@ func TestConsumeAgainAfterItsContextEnded(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run context did not end with its parent")
 	}
-	finish()
+	finish(nil)
 	if _, finish, runs, err := g.Start(context.Background(), nop); err != nil || runs != 2 {
 		t.Fatalf("Start after a finished run = %d, %v", runs, err)
 	} else {
-		finish()
+		finish(nil)
 	}
 	if !g.Close() {
 		t.Fatal("Close after runs reported false")

@@ -42,14 +42,18 @@ func Validate(msg courier.Message) error {
 		return fmt.Errorf("%w: topic %q: ID %q is not valid UTF-8", courier.ErrInvalidMessage, msg.Topic, msg.ID)
 	}
 	for k, v := range msg.Headers {
-		if err := validateHeader(k, v); err != nil {
+		if err := ValidateHeader(k, v); err != nil {
 			return fmt.Errorf("%w: topic %q: %w", courier.ErrInvalidMessage, msg.Topic, err)
 		}
 	}
 	return nil
 }
 
-func validateHeader(k, v string) error {
+// ValidateHeader reports what is wrong with one header, if anything, as Validate checks it:
+// a key that is empty, longer than courier.MaxHeaderKeyLen, not valid UTF-8 or reserved, or a
+// value that is not valid UTF-8. Code that forwards messages it consumed (a dead-letter hook,
+// a relay) uses it to find the headers Send would refuse.
+func ValidateHeader(k, v string) error {
 	switch {
 	case k == "":
 		return fmt.Errorf("empty header key")

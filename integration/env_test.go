@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/internal/testenv"
 	"github.com/courier-go/courier/memory"
 )
 
@@ -21,7 +22,10 @@ func TestMain(m *testing.M) {
 	// Warnings (adapters' and the middleware's) help to read a failure; go test shows them only
 	// for a package that failed, or with -v.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		testenv.Report()
+		os.Exit(code)
+	}))
 }
 
 const timeout = 20 * time.Second

@@ -59,9 +59,8 @@ func TestRetryThenSuccess(t *testing.T) {
 			}
 			return nil
 		})
-		retry := ok[courier.Middleware](t)(dlq.Retry(dlq.RetryConfig{MaxAttempts: 5, Backoff: fast}))
-		dl := ok[courier.Middleware](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
-		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, courier.Chain(h, dl, retry))
+		dl := ok[courier.ExhaustedFunc](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
+		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}, MaxAttempts: 5, OnExhausted: dl}, h)
 		send(t, p, courier.Message{Topic: topic, Value: []byte("o1")})
 		got := h.next(t, 3)
 		stop()
@@ -77,10 +76,9 @@ func TestExhaustionDeadLetters(t *testing.T) {
 		topic, group := name("orders"), name("billing")
 		p := newProducer(t, b)
 		h := newDeliveries(func(courier.Message) error { return errors.New("payment declined") })
-		retry := ok[courier.Middleware](t)(dlq.Retry(dlq.RetryConfig{MaxAttempts: 3, Backoff: fast}))
-		dl := ok[courier.Middleware](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
+		dl := ok[courier.ExhaustedFunc](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
 		dead := watchDeadLetters(t, b, topic, group)
-		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, courier.Chain(h, dl, retry))
+		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}, MaxAttempts: 3, OnExhausted: dl}, h)
 		sent := courier.Message{Topic: topic, Key: "customer-9", Value: []byte("o1"), Headers: map[string]string{"trace": "t1"}}
 		start := time.Now()
 		send(t, p, sent)
@@ -113,11 +111,10 @@ func TestPermanentSkipsRetries(t *testing.T) {
 	onEach(t, func(t *testing.T, b courier.Broker) {
 		topic, group := name("orders"), name("g")
 		p := newProducer(t, b)
-		calls := newDeliveries(func(courier.Message) error { return dlq.Permanent(errors.New("bad json")) })
-		retry := ok[courier.Middleware](t)(dlq.Retry(dlq.RetryConfig{MaxAttempts: 5, Backoff: fast}))
-		dl := ok[courier.Middleware](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
+		calls := newDeliveries(func(courier.Message) error { return courier.Permanent(errors.New("bad json")) })
+		dl := ok[courier.ExhaustedFunc](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
 		dead := watchDeadLetters(t, b, topic, group)
-		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, courier.Chain(calls, dl, retry))
+		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}, MaxAttempts: 5, OnExhausted: dl}, calls)
 		send(t, p, courier.Message{Topic: topic, Value: []byte("{")})
 		info, err := dlq.ParseInfo(dead.next(t, 1)[0])
 		stop()
@@ -152,24 +149,24 @@ func (f *flaky) Send(ctx context.Context, m courier.Message) error {
 	return f.Producer.Send(ctx, m)
 }
 
-func TestFailedDeadLetterPublishComesBack(t *testing.T) {
+// TestFailedDeadLetterPublishIsRetried: the dead-letter hook is tried again while the publish
+// fails, without handling the message again, and the message is acknowledged after it.
+func TestFailedDeadLetterPublishIsRetried(t *testing.T) {
 	onEach(t, func(t *testing.T, b courier.Broker) {
 		topic, group := name("orders"), name("g")
 		p := newProducer(t, b)
 		h := newDeliveries(func(courier.Message) error { return errors.New("always") })
-		retry := ok[courier.Middleware](t)(dlq.Retry(dlq.RetryConfig{MaxAttempts: 1, Backoff: fast}))
-		dl := ok[courier.Middleware](t)(dlq.DeadLetter(&flaky{Producer: p, n: 2}, dlq.DeadLetterConfig{Group: group}))
+		dl := ok[courier.ExhaustedFunc](t)(dlq.DeadLetter(&flaky{Producer: p, n: 2}, dlq.DeadLetterConfig{Group: group}))
 		dead := watchDeadLetters(t, b, topic, group)
-		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, courier.Chain(h, dl, retry))
+		stop := run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}, MaxAttempts: 1, OnExhausted: dl}, h)
 		send(t, p, courier.Message{Topic: topic, Value: []byte("x")})
 		info, err := dlq.ParseInfo(dead.next(t, 1)[0])
-		got := h.next(t, 3)
 		stop()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(attempts(got), []int{1, 2, 3}) || info.Attempts != 3 {
-			t.Fatalf("attempts %v, dead letter after %d: want the message back after each failed publish", attempts(got), info.Attempts)
+		if n := len(h.ch); n != 1 || info.Attempts != 1 {
+			t.Fatalf("handler called %d times, dead letter after attempt %d: want once", n, info.Attempts)
 		}
 		checkSettled(t, b, topic, group)
 	})
@@ -185,13 +182,13 @@ func TestReplayIsConsumed(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			if broken {
-				return dlq.Permanent(errors.New("bug"))
+				return courier.Permanent(errors.New("bug"))
 			}
 			return nil
 		})
-		dl := ok[courier.Middleware](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
+		dl := ok[courier.ExhaustedFunc](t)(dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group}))
 		dead := watchDeadLetters(t, b, topic, group)
-		run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}}, dl(h))
+		run(t, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}, OnExhausted: dl}, h)
 		send(t, p, courier.Message{Topic: topic, Key: "k", Value: []byte("a")}, courier.Message{Topic: topic, Key: "k", Value: []byte("b")})
 		first := h.next(t, 2)
 		dead.next(t, 2) // both are in the dead-letter topic: Replay ends when it is idle

@@ -13,11 +13,11 @@ import (
 // (0 for either means the cluster's default). A topic that already exists is not an error.
 func (b *Broker) CreateTopic(ctx context.Context, topic string, partitions int32, replication int16) error {
 	if topic == "" {
-		return fmt.Errorf("%w: %s: CreateTopic with an empty topic name", courier.ErrInvalidConfig, b.name)
+		return fmt.Errorf("kafka: create topic: %w: empty topic name", courier.ErrInvalidConfig)
 	}
 	if partitions < 0 || replication < 0 {
-		return fmt.Errorf("%w: %s: CreateTopic %q: negative partitions %d or replication %d",
-			courier.ErrInvalidConfig, b.name, topic, partitions, replication)
+		return fmt.Errorf("kafka: create topic %s: %w: negative partitions %d or replication %d",
+			topic, courier.ErrInvalidConfig, partitions, replication)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -35,11 +35,11 @@ func (b *Broker) CreateTopic(ctx context.Context, topic string, partitions int32
 		err = nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: create topic %q: %w", b.name, topic, err)
+		return fmt.Errorf("kafka: create topic %s: %w", topic, err)
 	}
 	// Make the new topic visible to this client's metadata before it is used.
 	if err := b.client.RefreshMetadata(topic); err != nil {
-		return fmt.Errorf("%s: topic %q created, but its metadata: %w", b.name, topic, err)
+		return fmt.Errorf("kafka: create topic %s: created, but its metadata: %w", topic, err)
 	}
 	return nil
 }

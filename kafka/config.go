@@ -106,13 +106,11 @@ var (
 	}
 )
 
-// Validate says what is wrong with c, wrapping courier.ErrInvalidConfig.
+// Validate says what is wrong with c, wrapping courier.ErrInvalidConfig. Empty Brokers are
+// not wrong here: only New needs them.
 func (c Config) Validate() error {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if len(c.Brokers) == 0 {
-		add("no Brokers")
-	}
 	for i, b := range c.Brokers {
 		if b == "" || !strings.Contains(b, ":") {
 			add("Brokers[%d] %q is not host:port", i, b)
@@ -152,7 +150,7 @@ func (c Config) Validate() error {
 		add("HeartbeatInterval %v is not below SessionTimeout %v", d.HeartbeatInterval, d.SessionTimeout)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: kafka: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
+		return fmt.Errorf("kafka: config: %w: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -238,12 +236,11 @@ func (c Config) sarama() (*sarama.Config, error) {
 	return sc, nil
 }
 
-// consumerSarama returns the sarama configuration of a consumer group member.
-func (c Config) consumerSarama(cc courier.ConsumerConfig) (*sarama.Config, error) {
-	sc, err := c.sarama()
-	if err != nil {
-		return nil, err
-	}
+// consumerSarama returns the sarama configuration of a consumer group member: a copy of
+// base, the configuration of the broker's shared client, adjusted.
+func (c Config) consumerSarama(base *sarama.Config, cc courier.ConsumerConfig) *sarama.Config {
+	copied := *base
+	sc := &copied
 	// The member's client only consumes: the producer's one request in flight per broker
 	// would queue heartbeats and commits behind long-polling fetches.
 	sc.Producer.Idempotent = false
@@ -265,5 +262,5 @@ func (c Config) consumerSarama(cc courier.ConsumerConfig) (*sarama.Config, error
 	sc.Consumer.Group.Session.Timeout = c.SessionTimeout
 	sc.Consumer.Group.Heartbeat.Interval = c.HeartbeatInterval
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{rebalances[strings.ToLower(c.Rebalance)]()}
-	return sc, nil
+	return sc
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -26,10 +27,7 @@ type consumer struct {
 }
 
 func newConsumer(ctx context.Context, b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
-	sc, err := b.cfg.consumerSarama(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", courier.ErrInvalidConfig, b.name, err)
-	}
+	sc := b.cfg.consumerSarama(b.client.Config(), cfg)
 	parts, err := b.partitions(cfg.Topics)
 	if err != nil {
 		return nil, err
@@ -41,21 +39,31 @@ func newConsumer(ctx context.Context, b *Broker, cfg courier.ConsumerConfig) (*c
 	}
 	client, err := dial(ctx, b.cfg.Brokers, sc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: group %q: connect: %w", b.name, cfg.Group, err)
+		return nil, fmt.Errorf("kafka: new consumer group %q: connect: %w", cfg.Group, err)
 	}
 	group, err := sarama.NewConsumerGroupFromClient(cfg.Group, client)
 	if err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("%s: group %q: %w", b.name, cfg.Group, err)
+		return nil, fmt.Errorf("kafka: new consumer group %q: %w", cfg.Group, err)
 	}
 	c := &consumer{
 		b: b, cfg: cfg, client: client, group: group,
 		log:    cfg.Logger.With("broker", "kafka", "group", cfg.Group),
 		logged: make(chan struct{}),
 	}
-	c.guard.Name = fmt.Sprintf("%s: group %q", b.name, cfg.Group)
+	c.guard.Name = fmt.Sprintf("kafka: group %q", cfg.Group)
 	go c.logErrors()
 	return c, nil
+}
+
+// As is the escape hatch to the member's sarama.ConsumerGroup (to pause and resume partitions,
+// say): target must be a *sarama.ConsumerGroup. See Broker.NewConsumer.
+func (c *consumer) As(target any) bool {
+	t, ok := target.(*sarama.ConsumerGroup)
+	if ok && t != nil {
+		*t = c.group
+	}
+	return ok && t != nil
 }
 
 // logErrors logs what the group reports in the background (failed fetches and commits,
@@ -68,12 +76,12 @@ func (c *consumer) logErrors() {
 }
 
 // Consume runs h on the group's messages until ctx ends or Close is called.
-func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, _, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
 
 	eng := driver.NewEngine(ctx, h, settler{}, engineConfig(c.cfg))
 	defer eng.Close()
@@ -89,7 +97,7 @@ func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 		case errors.Is(err, sarama.ErrClosedConsumerGroup):
 			return nil
 		case errors.Is(err, sarama.ErrGroupAuthorizationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed):
-			return fmt.Errorf("%s: group %q, topics %q: %w", c.b.name, c.cfg.Group, c.cfg.Topics, err)
+			return fmt.Errorf("kafka: consume %s: group %q: %w", strings.Join(c.cfg.Topics, ","), c.cfg.Group, err)
 		}
 		failures++
 		delay := c.cfg.Backoff.Delay(failures)
@@ -110,10 +118,10 @@ func (c *consumer) Close() error {
 	var err error
 	if c.guard.Close() {
 		if cerr := c.group.Close(); cerr != nil {
-			err = fmt.Errorf("%s: group %q: close: %w", c.b.name, c.cfg.Group, cerr)
+			err = fmt.Errorf("kafka: close consumer group %q: %w", c.cfg.Group, cerr)
 		}
 		if cerr := c.client.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) && err == nil {
-			err = fmt.Errorf("%s: group %q: close: %w", c.b.name, c.cfg.Group, cerr)
+			err = fmt.Errorf("kafka: close consumer group %q: %w", c.cfg.Group, cerr)
 		}
 		<-c.logged
 		c.b.members.Remove(c)

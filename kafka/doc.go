@@ -1,7 +1,18 @@
 // Package kafka is courier's Apache Kafka adapter, built on github.com/IBM/sarama.
 //
 // Import it for its side effect to make "kafka://host1:9092,host2:9092" URLs work with
-// courier.Open, or call New with a full Config.
+// courier.Open, or call New with a full Config (ParseURL makes one from a URL), or
+// NewWithClient with a sarama.Client of your own, which the Broker never closes. Broker.As
+// reaches the client (and an admin client on it) for the calls courier does not cover:
+//
+//	var c sarama.Client
+//	if b.As(&c) { parts, err := c.Partitions("orders") }
+//
+// A consumer's As hands out its sarama.ConsumerGroup the same way (see Broker.NewConsumer).
+//
+// Logs: the Broker's Config.Logger receives its producers' and consumers' logs (a consumer's
+// courier.ConsumerConfig.Logger takes its place for that consumer). Sarama's own logs go to
+// its process-wide sarama.Logger, which discards them unless the program sets it.
 //
 // Producing: the producer is idempotent with acks=all, compresses with snappy by default,
 // and chooses the partition of a keyed message with murmur2 exactly as the Java client's

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/kafka"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -76,4 +78,35 @@ func Example() {
 	}
 	fmt.Println(strings.Join(values, " -> "))
 	// Output: created -> paid -> shipped
+}
+
+// ExampleNewWithClient runs a Broker on a sarama client the program already has; the Broker
+// never closes it. As reaches the client again for the calls courier does not cover.
+func ExampleNewWithClient() {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cluster.Close()
+
+	sc := sarama.NewConfig()
+	sc.Producer.Return.Successes = true // Send waits for its acknowledgement
+	client, err := sarama.NewClient(cluster.ListenAddrs(), sc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close() // after the Broker's Close: the client is the program's
+
+	broker, err := kafka.NewWithClient(client, kafka.Config{Rebalance: "sticky"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer broker.Close()
+
+	var c sarama.Client
+	if broker.As(&c) {
+		parts, err := c.Partitions("orders")
+		fmt.Println(len(parts), err)
+	}
+	// Output: 2 <nil>
 }

@@ -130,6 +130,7 @@ func TestConformance(t *testing.T) {
 		Replay:          true, // with StartOldest a new group reads the partitions from the start
 		NilValue:        true, // a nil Value is a null record value, an empty one an empty value
 		MaxMessageBytes: max,
+		KeyOrder:        brokertest.OrderAcrossGroup, // a key's partition is held by one consumer of the group at a time
 	})
 }
 
@@ -139,5 +140,6 @@ func TestConformance(t *testing.T) {
 func TestConformanceExternal(t *testing.T) {
 	brokers := externalBrokers(t)
 	h := harness(func(testing.TB) []string { return brokers }, 0)
-	brokertest.Run(t, h, brokertest.Capabilities{Replay: true, NilValue: true, MaxMessageBytes: kafka.DefaultMaxMessageBytes})
+	brokertest.Run(t, h, brokertest.Capabilities{Replay: true, NilValue: true, MaxMessageBytes: kafka.DefaultMaxMessageBytes,
+		KeyOrder: brokertest.OrderAcrossGroup})
 }

@@ -20,7 +20,7 @@ func (b *Broker) partitions(topics []string) (map[string][]int32, error) {
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: topic %q: %w (create it first, or set Config.CreateTopics)", b.name, t, err)
+			return nil, fmt.Errorf("kafka: new consumer %s: %w (create the topic first, or set Config.CreateTopics)", t, err)
 		}
 		parts[t] = ps
 	}
@@ -40,9 +40,9 @@ func (b *Broker) commitNewest(ctx context.Context, group string, parts map[strin
 		fetched, err = &sarama.OffsetFetchResponse{}, nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: group %q: fetch committed offsets: %w", b.name, group, err)
+		return fmt.Errorf("kafka: new consumer group %q: fetch committed offsets: %w", group, err)
 	}
-	req := sarama.NewOffsetCommitRequest(b.sc, group)
+	req := sarama.NewOffsetCommitRequest(b.client.Config(), group)
 	n := 0
 	for t, ps := range parts {
 		for _, p := range ps {
@@ -54,7 +54,7 @@ func (b *Broker) commitNewest(ctx context.Context, group string, parts map[strin
 			}
 			end, err := b.client.GetOffset(t, p, sarama.OffsetNewest)
 			if err != nil {
-				return fmt.Errorf("%s: topic %q partition %d: end offset: %w", b.name, t, p, err)
+				return fmt.Errorf("kafka: new consumer group %q: end offset of %s partition %d: %w", group, t, p, err)
 			}
 			req.AddBlock(t, p, end, 0, "")
 			n++
@@ -69,7 +69,7 @@ func (b *Broker) commitNewest(ctx context.Context, group string, parts map[strin
 	for attempt := range 4 {
 		if attempt > 0 {
 			if err := b.client.RefreshCoordinator(group); err != nil {
-				return fmt.Errorf("%s: group %q: find coordinator: %w", b.name, group, err)
+				return fmt.Errorf("kafka: new consumer group %q: find coordinator: %w", group, err)
 			}
 		}
 		if kerr, err = b.commitOnce(group, req); err != nil {
@@ -83,18 +83,18 @@ func (b *Broker) commitNewest(ctx context.Context, group string, parts map[strin
 		}
 		break
 	}
-	return fmt.Errorf("%s: group %q: commit start offsets: %w", b.name, group, kerr)
+	return fmt.Errorf("kafka: new consumer group %q: commit start offsets: %w", group, kerr)
 }
 
 // commitOnce sends req to the group's coordinator and returns the first partition error.
 func (b *Broker) commitOnce(group string, req *sarama.OffsetCommitRequest) (sarama.KError, error) {
 	coord, err := b.client.Coordinator(group)
 	if err != nil {
-		return 0, fmt.Errorf("%s: group %q: coordinator: %w", b.name, group, err)
+		return 0, fmt.Errorf("kafka: new consumer group %q: coordinator: %w", group, err)
 	}
 	resp, err := coord.CommitOffset(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s: group %q: commit start offsets: %w", b.name, group, err)
+		return 0, fmt.Errorf("kafka: new consumer group %q: commit start offsets: %w", group, err)
 	}
 	for _, ps := range resp.Errors {
 		for _, kerr := range ps {

@@ -16,10 +16,10 @@ import (
 	"github.com/courier-go/courier/internal/recordid"
 )
 
-// Producer sends messages through one asynchronous sarama producer, so the records of
+// producer sends messages through one asynchronous sarama producer, so the records of
 // concurrent Sends and of a SendBatch travel together in wire batches; each call waits for
 // the acknowledgements of its own records. It is safe for concurrent use.
-type Producer struct {
+type producer struct {
 	b  *Broker
 	ap sarama.AsyncProducer
 
@@ -32,14 +32,14 @@ type Producer struct {
 	once   sync.Once
 }
 
-var _ courier.Producer = (*Producer)(nil)
+var _ courier.Producer = (*producer)(nil)
 
-func newProducer(b *Broker) (*Producer, error) {
+func newProducer(b *Broker) (*producer, error) {
 	ap, err := sarama.NewAsyncProducerFromClient(b.client)
 	if err != nil {
-		return nil, fmt.Errorf("%s: new producer: %w", b.name, err)
+		return nil, fmt.Errorf("kafka: new producer: %w", err)
 	}
-	p := &Producer{b: b, ap: ap}
+	p := &producer{b: b, ap: ap}
 	p.routed.Add(2)
 	go func() {
 		defer p.routed.Done()
@@ -102,7 +102,7 @@ func (t ticket) settle(err error) {
 }
 
 // Send sends msg and returns once every in-sync replica has it.
-func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
+func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	w := newWaiter(1)
 	if err := p.enqueue(ctx, []courier.Message{msg}, w); err != nil {
 		return err
@@ -113,12 +113,12 @@ func (p *Producer) Send(ctx context.Context, msg courier.Message) error {
 // SendBatch sends msgs together and returns once every one of them was acknowledged or
 // failed. When some fail (invalid, too large, refused by the broker), the error is a
 // *courier.BatchError saying which; the others were sent.
-func (p *Producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
+func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
 	if len(msgs) == 0 {
 		p.mu.RLock()
 		defer p.mu.RUnlock()
 		if p.closed {
-			return courier.ErrClosed
+			return fmt.Errorf("kafka: send batch: %w", courier.ErrClosed)
 		}
 		return nil
 	}
@@ -137,23 +137,26 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 // enqueue prepares msgs and hands the valid ones to the sarama producer; an invalid one is
 // settled at once with its error. It returns an error (ErrClosed, the context's) only when
 // nothing of msgs can be waited for: then the records already handed over are still sent.
-func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waiter) error {
+func (p *producer) enqueue(ctx context.Context, msgs []courier.Message, w *waiter) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return courier.ErrClosed
+		if len(msgs) == 1 {
+			return fmt.Errorf("kafka: send %s: %w", msgs[0].Topic, courier.ErrClosed)
+		}
+		return fmt.Errorf("kafka: send batch: %w", courier.ErrClosed)
 	}
 	var now time.Time // one send time for the whole call, read once
 	for i, msg := range msgs {
 		t := ticket{w, i}
 		msg, sendID, err := recordid.Prepare(msg, &now) // an ID Send fills in is not sent: see recordUUID
 		if err != nil {
-			t.settle(fmt.Errorf("%s: %w", p.b.name, err))
+			t.settle(fmt.Errorf("kafka: send %s: %w", msg.Topic, err))
 			continue
 		}
 		if size := msg.Size(); size > p.b.cfg.MaxMessageBytes {
-			t.settle(fmt.Errorf("%w: %s: topic %q: message of %d bytes is over MaxMessageBytes %d",
-				courier.ErrMessageTooLarge, p.b.name, msg.Topic, size, p.b.cfg.MaxMessageBytes))
+			t.settle(fmt.Errorf("kafka: send %s: %w: %d bytes, limit %d (Config.MaxMessageBytes)",
+				msg.Topic, courier.ErrMessageTooLarge, size, p.b.cfg.MaxMessageBytes))
 			continue
 		}
 		if p.b.cfg.CreateTopics {
@@ -172,10 +175,10 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 		case p.ap.Input() <- rec:
 		case <-ctx.Done():
 			for j := i; j < len(msgs); j++ {
-				ticket{w, j}.settle(fmt.Errorf("%s: send to %q: %w", p.b.name, msgs[j].Topic, ctx.Err()))
+				ticket{w, j}.settle(fmt.Errorf("kafka: send %s: %w", msgs[j].Topic, ctx.Err()))
 			}
 			if i == 0 {
-				return fmt.Errorf("%s: send to %q: %w", p.b.name, msg.Topic, ctx.Err())
+				return fmt.Errorf("kafka: send %s: %w", msg.Topic, ctx.Err())
 			}
 			return nil
 		}
@@ -185,34 +188,34 @@ func (p *Producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 
 // wait waits for w and returns result(), or the context's error when it ends first (the
 // records handed over may then still be written).
-func (p *Producer) wait(ctx context.Context, w *waiter, topic string, result func() error) error {
+func (p *producer) wait(ctx context.Context, w *waiter, topic string, result func() error) error {
 	select {
 	case <-w.done:
 		return result()
 	case <-ctx.Done():
-		return fmt.Errorf("%s: send to %q: %w (records handed over may still be written)", p.b.name, topic, ctx.Err())
+		return fmt.Errorf("kafka: send %s: %w (records handed over may still be written)", topic, ctx.Err())
 	}
 }
 
 // sendError wraps a sarama produce error, naming the broker and topic.
-func (p *Producer) sendError(topic string, err error) error {
+func (p *producer) sendError(topic string, err error) error {
 	var ce sarama.ConfigurationError
 	if errors.Is(err, sarama.ErrMessageSizeTooLarge) ||
 		(errors.As(err, &ce) && strings.Contains(string(ce), "MaxMessageBytes")) {
-		return fmt.Errorf("%w: %s: topic %q: %w", courier.ErrMessageTooLarge, p.b.name, topic, err)
+		return fmt.Errorf("kafka: send %s: %w: %w", topic, courier.ErrMessageTooLarge, err)
 	}
 	if errors.Is(err, sarama.ErrShuttingDown) || errors.Is(err, sarama.ErrClosedClient) {
-		return fmt.Errorf("%w: %s: send to %q: %w", courier.ErrClosed, p.b.name, topic, err)
+		return fmt.Errorf("kafka: send %s: %w: %w", topic, courier.ErrClosed, err)
 	}
 	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-		return fmt.Errorf("%s: send to %q: %w (create the topic first, or set Config.CreateTopics)", p.b.name, topic, err)
+		return fmt.Errorf("kafka: send %s: %w (create the topic first, or set Config.CreateTopics)", topic, err)
 	}
-	return fmt.Errorf("%s: send to %q: %w", p.b.name, topic, err)
+	return fmt.Errorf("kafka: send %s: %w", topic, err)
 }
 
 // Close sends what was handed over and not yet acknowledged, waits for the results, and
 // releases the producer. Idempotent; Send and SendBatch return courier.ErrClosed after it.
-func (p *Producer) Close() error {
+func (p *producer) Close() error {
 	p.once.Do(func() {
 		p.mu.Lock()
 		p.closed = true

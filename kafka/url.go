@@ -63,13 +63,13 @@ var urlParams = urlparams.Params[Config]{
 func ParseURL(u *url.URL) (Config, error) {
 	var cfg Config
 	if u.Scheme != "kafka" {
-		return cfg, fmt.Errorf("%w: kafka: URL scheme is %q, want kafka", courier.ErrInvalidConfig, u.Scheme)
+		return cfg, fmt.Errorf("kafka: parse URL: %w: scheme is %q, want kafka", courier.ErrInvalidConfig, u.Scheme)
 	}
 	if u.Host == "" {
-		return cfg, fmt.Errorf("%w: kafka: URL %q names no broker; want kafka://host:port[,host:port...]", courier.ErrInvalidConfig, u.Redacted())
+		return cfg, fmt.Errorf("kafka: parse URL: %w: %q names no broker; want kafka://host:port[,host:port...]", courier.ErrInvalidConfig, u.Redacted())
 	}
 	if u.Path != "" && u.Path != "/" {
-		return cfg, fmt.Errorf("%w: kafka: URL %q has a path; topics are named per message", courier.ErrInvalidConfig, u.Redacted())
+		return cfg, fmt.Errorf("kafka: parse URL: %w: %q has a path; topics are named per message", courier.ErrInvalidConfig, u.Redacted())
 	}
 	cfg.Brokers = strings.Split(u.Host, ",")
 	if u.User != nil {

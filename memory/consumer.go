@@ -35,12 +35,12 @@ func (c *consumer) wake() {
 }
 
 // Consume runs h on the group's messages until ctx ends or Close is called.
-func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, _, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
 
 	eng := driver.NewEngine(ctx, h, settler{}, driver.FromConsumerConfig("memory", c.cfg))
 	defer eng.Close()

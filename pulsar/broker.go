@@ -14,12 +14,12 @@ import (
 )
 
 func init() {
-	open := func(_ context.Context, u *url.URL) (courier.Broker, error) {
+	open := func(ctx context.Context, u *url.URL) (courier.Broker, error) {
 		cfg, err := ParseURL(u)
 		if err != nil {
 			return nil, err
 		}
-		return New(cfg)
+		return New(ctx, cfg)
 	}
 	courier.Register("pulsar", open)
 	courier.Register("pulsar+ssl", open)
@@ -29,6 +29,7 @@ func init() {
 type Broker struct {
 	cfg    Config
 	client pulsarclient.Client
+	owned  bool // made by New: Close closes it
 	log    *slog.Logger
 
 	members driver.Owned // producers and consumers, closed with the broker
@@ -36,11 +37,18 @@ type Broker struct {
 
 var _ courier.Broker = (*Broker)(nil)
 
-// New connects to the cluster at cfg.URL. The client connects lazily: an
-// unreachable broker shows on the first producer or consumer.
-func New(cfg Config) (*Broker, error) {
+// New connects to the cluster at cfg.URL. The client connects lazily: an unreachable broker
+// shows on the first producer or consumer, within cfg.OperationTimeout. The client's own
+// warnings and errors go to cfg.Logger.
+func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("pulsar: new broker: %w: Config.URL is empty (NewWithClient takes a client of your own)", courier.ErrInvalidConfig)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pulsar: new broker: %w", err)
 	}
 	cfg = cfg.withDefaults()
 	opts := pulsarclient.ClientOptions{
@@ -61,13 +69,44 @@ func New(cfg Config) (*Broker, error) {
 	}
 	client, err := pulsarclient.NewClient(opts)
 	if err != nil {
-		return nil, fmt.Errorf("pulsar: client for %s: %w", redact(cfg.URL), err)
+		return nil, fmt.Errorf("pulsar: connect %s: %w", redact(cfg.URL), err)
 	}
-	return &Broker{
-		cfg:    cfg,
-		client: client,
-		log:    cfg.Logger.With("broker", "pulsar"),
-	}, nil
+	return newBroker(client, true, cfg), nil
+}
+
+// NewWithClient returns a Broker on a Pulsar client the caller made and owns: the Broker
+// never closes it; the caller does, after closing the Broker. The connection settings of cfg
+// (URL, timeouts, TLS, authentication) are ignored, as the client has its own; the others
+// (subscription type, batching, compression, limits, Logger...) apply. The client logs where
+// its own ClientOptions.Logger says; the Broker's producers and consumers log to cfg.Logger.
+func NewWithClient(client pulsarclient.Client, cfg Config) (*Broker, error) {
+	if client == nil {
+		return nil, fmt.Errorf("pulsar: new broker: %w: NewWithClient needs a client", courier.ErrInvalidConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newBroker(client, false, cfg.withDefaults()), nil
+}
+
+func newBroker(client pulsarclient.Client, owned bool, cfg Config) *Broker {
+	return &Broker{cfg: cfg, client: client, owned: owned, log: cfg.Logger.With("broker", "pulsar")}
+}
+
+// As is the escape hatch to the pulsar-client-go client under the Broker, for the calls
+// courier does not cover (readers, table views, topic partitions...). target must be a
+// *pulsar.Client (of github.com/apache/pulsar-client-go/pulsar): As sets it and reports true;
+// for any other target it reports false. When New made the client it stays the Broker's: do
+// not close it.
+//
+//	var c pulsar.Client
+//	if b.As(&c) { parts, err := c.TopicPartitions("orders") }
+func (b *Broker) As(target any) bool {
+	t, ok := target.(*pulsarclient.Client)
+	if ok && t != nil {
+		*t = b.client
+	}
+	return ok && t != nil
 }
 
 // NewProducer returns a producer. Pulsar producers are created per topic on
@@ -82,6 +121,12 @@ func (b *Broker) NewProducer(_ context.Context) (courier.Producer, error) {
 
 // NewConsumer subscribes cfg.Group to cfg.Topics, creating the subscription
 // if needed, so that messages sent from now on are kept for the group.
+//
+// The consumer has an As method, like the Broker's, that hands out its
+// pulsar.Consumer (the consumer stays courier's: do not close it):
+//
+//	var pc pulsar.Consumer
+//	if a, ok := c.(interface{ As(any) bool }); ok && a.As(&pc) { err = pc.SeekByTime(t) }
 func (b *Broker) NewConsumer(_ context.Context, cfg courier.ConsumerConfig) (courier.Consumer, error) {
 	cfg, err := driver.ConsumerConfig("pulsar", cfg, b.cfg.Logger)
 	if err != nil {
@@ -101,11 +146,11 @@ func (b *Broker) NewConsumer(_ context.Context, cfg courier.ConsumerConfig) (cou
 	return c, nil
 }
 
-// Close closes every producer and consumer made from b, then the client.
+// Close closes every producer and consumer made from b, then the client if New made it.
 // Idempotent.
 func (b *Broker) Close() error {
 	first, err := b.members.Close()
-	if first {
+	if first && b.owned {
 		b.client.Close()
 	}
 	return err

@@ -126,15 +126,21 @@ func decode(pm pulsarclient.Message, topic string) courier.Message {
 		m.Key = "" // sent without a key, given a spreading one
 	}
 	if m.Timestamp.IsZero() {
-		m.Timestamp = pm.EventTime()
-		if m.Timestamp.IsZero() {
-			m.Timestamp = pm.PublishTime()
-		}
+		m.Timestamp = messageTime(pm)
 	}
 	if m.ID == "" { // sent without an ID, or not by courier
 		m.ID = messageUUID(pm.ID(), topic, m.Timestamp)
 	}
 	return m
+}
+
+// messageTime is a message's event time, or its publish time when it has none. The client
+// reports a missing event time as the Unix epoch (time.Unix(0, 0)), not as the zero Time.
+func messageTime(pm pulsarclient.Message) time.Time {
+	if et := pm.EventTime(); !et.IsZero() && et.UnixMilli() != 0 {
+		return et
+	}
+	return pm.PublishTime()
 }
 
 // messageUUID derives the ID of a message that carries none from its message ID, the same

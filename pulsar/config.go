@@ -65,8 +65,8 @@ const (
 	DefaultNackDelay         = 100 * time.Millisecond
 )
 
-// Config configures a Broker. Only URL is required; zero values select the
-// documented defaults.
+// Config configures a Broker. New needs URL; NewWithClient ignores it and the
+// other connection settings. Zero values select the documented defaults.
 type Config struct {
 	// URL is the service URL, "pulsar://host:6650" or "pulsar+ssl://host:6651".
 	URL string
@@ -123,11 +123,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Validate says what is wrong with c.
+// Validate says what is wrong with c, wrapping courier.ErrInvalidConfig. An empty URL is
+// not wrong here: only New needs one.
 func (c Config) Validate() error {
 	var problems []string
 	if c.URL == "" {
-		problems = append(problems, "empty URL")
+		// New says so; NewWithClient needs none
 	} else if u, err := url.Parse(c.URL); err != nil {
 		problems = append(problems, fmt.Sprintf("URL: %v", err))
 	} else if u.Scheme != "pulsar" && u.Scheme != "pulsar+ssl" {
@@ -171,7 +172,7 @@ func (c Config) Validate() error {
 		problems = append(problems, "DeadLetterTopic without MaxDeliveries")
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: pulsar: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
+		return fmt.Errorf("pulsar: config: %w: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func TestParseURL(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	cases := map[string]pulsar.Config{
-		"empty URL":                  {},
+		"URL scheme":                 {URL: "http://h:1"},
 		"TLSCertFile and TLSKeyFile": {URL: "pulsar://h:1", TLSCertFile: "c.pem"},
 		"more than one of Token":     {URL: "pulsar://h:1", Token: "t", OAuth2: map[string]string{"type": "client_credentials"}},
 		"negative SendTimeout":       {URL: "pulsar://h:1", SendTimeout: -time.Second},
@@ -78,9 +78,12 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, courier.ErrInvalidConfig) {
 			t.Errorf("Validate(%+v) = %v, want an ErrInvalidConfig naming %q", cfg, err, want)
 		}
-		if _, err := pulsar.New(cfg); err == nil {
+		if _, err := pulsar.New(t.Context(), cfg); err == nil {
 			t.Errorf("New accepted a config with %s", want)
 		}
+	}
+	if _, err := pulsar.New(t.Context(), pulsar.Config{}); err == nil || !strings.Contains(err.Error(), "Config.URL is empty") || !errors.Is(err, courier.ErrInvalidConfig) {
+		t.Errorf("New without a URL = %v, want an ErrInvalidConfig saying the URL is empty", err)
 	}
 	if err := (pulsar.Config{URL: "pulsar://h:6650"}).Validate(); err != nil {
 		t.Errorf("minimal config: %v", err)

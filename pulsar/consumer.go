@@ -2,8 +2,10 @@ package pulsar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 
@@ -50,7 +52,7 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
 	}
 	pc, err := b.client.Subscribe(opts)
 	if err != nil {
-		return nil, fmt.Errorf("pulsar: subscribe group %q to %v: %w", cfg.Group, cfg.Topics, err)
+		return nil, fmt.Errorf("pulsar: new consumer %s: group %q: subscribe: %w", strings.Join(cfg.Topics, ","), cfg.Group, err)
 	}
 	topics := make(map[string]string, len(cfg.Topics))
 	for _, t := range cfg.Topics {
@@ -59,6 +61,17 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig) (*consumer, error) {
 	c := &consumer{b: b, cfg: cfg, pc: pc, topics: topics}
 	c.guard.Name = fmt.Sprintf("pulsar: group %q", cfg.Group)
 	return c, nil
+}
+
+// As is the escape hatch to the consumer's own pulsar.Consumer, for the calls courier does
+// not cover (SeekByTime to replay from a moment, Unsubscribe...): target must be a
+// *pulsar.Consumer. See Broker.NewConsumer.
+func (c *consumer) As(target any) bool {
+	t, ok := target.(*pulsarclient.Consumer)
+	if ok && t != nil {
+		*t = c.pc
+	}
+	return ok && t != nil
 }
 
 // topicOf maps the client's name of a message's topic (or partition) back to
@@ -74,12 +87,20 @@ func (c *consumer) topicOf(name string) string {
 }
 
 // Consume runs h on the group's messages until ctx ends or Close is called.
-func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, _, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
+	defer func() {
+		if errors.Is(context.Cause(ctx), courier.ErrStop) {
+			// OnExhausted stopped this consumer for good: leave the group now, so that what it
+			// held (the message it gave up on included) goes to the group's other consumers
+			// instead of waiting in this consumer's share of the Key_Shared subscription.
+			c.pc.Close()
+		}
+	}()
 
 	eng := driver.NewEngine(ctx, h, settler{c}, driver.FromConsumerConfig("pulsar", c.cfg))
 	defer eng.Close()
@@ -117,7 +138,7 @@ type settler struct{ c *consumer }
 
 func (s settler) Ack(_ context.Context, d driver.Delivery) error {
 	if err := s.c.pc.Ack(d.Ref.(pulsarclient.Message)); err != nil {
-		return fmt.Errorf("pulsar: ack %s on %q: %w", d.Msg.ID, d.Msg.Topic, err)
+		return fmt.Errorf("pulsar: ack %s: message %s: %w", d.Msg.Topic, d.Msg.ID, err)
 	}
 	return nil
 }

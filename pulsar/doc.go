@@ -2,9 +2,18 @@
 // github.com/apache/pulsar-client-go.
 //
 // Import it for its side effect to open "pulsar://" and "pulsar+ssl://" URLs
-// with courier.Open, or call New with a Config for every setting:
+// with courier.Open, or call New with a Config for every setting (ParseURL
+// makes one from a URL), or NewWithClient with a pulsar-client-go client of
+// your own, which the Broker never closes:
 //
 //	b, err := courier.Open(ctx, "pulsar://localhost:6650?subscription_type=key_shared")
+//	b, err := pulsar.New(ctx, pulsar.Config{URL: "pulsar://localhost:6650", Logger: logger})
+//
+// Broker.As reaches the client for the calls courier does not cover, and a
+// consumer's As its pulsar.Consumer (see Broker.NewConsumer). The
+// Broker's Config.Logger receives its consumers' logs (a consumer's
+// courier.ConsumerConfig.Logger takes its place for that consumer) and, for a
+// client New made, the client's warnings and errors.
 //
 // Mapping: a courier topic is a Pulsar topic (short names live in
 // public/default); a group is a subscription, Key_Shared by default so that
@@ -19,6 +28,12 @@
 // few rotating Pulsar keys ("courier-spread-N", removed on delivery), so that
 // Key_Shared still spreads them over the group.
 // Attempt comes from Pulsar's redelivery count.
+//
+// Messages from other producers (the bare client, other languages) are delivered as they
+// are: their properties become Headers (a "courier-" property of another producer is
+// dropped), their key the Key, and their ID is derived from the message ID as above. Their
+// Timestamp is the event time when they have one, else the broker's publish time; both are
+// the same on every delivery, so the derived ID is too.
 //
 // Producers cache Pulsar producers per topic, created on first use: one with
 // key-based batching for keyed messages (a batch holds one key, so Key_Shared

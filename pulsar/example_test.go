@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
+
 	"github.com/courier-go/courier"
-	_ "github.com/courier-go/courier/pulsar" // registers pulsar:// and pulsar+ssl://
+	"github.com/courier-go/courier/pulsar" // also registers pulsar:// and pulsar+ssl://
 	"github.com/courier-go/courier/pulsar/pulsartest"
 )
 
@@ -54,4 +56,31 @@ func Example() {
 	_ = c.Close()
 	_ = p.Close()
 	// Output: orders order-1: created (attempt 1)
+}
+
+// ExampleNewWithClient runs a Broker on a pulsar-client-go client the program
+// already has (the Broker never closes it), and reaches that client again
+// through As for a call courier does not cover.
+func ExampleNewWithClient() {
+	srv, err := pulsartest.NewServer()
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+
+	client, err := pulsarclient.NewClient(pulsarclient.ClientOptions{URL: srv.URL()})
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close() // after the Broker's Close: the client is the program's
+
+	b, err := pulsar.NewWithClient(client, pulsar.Config{SubscriptionType: pulsar.Failover})
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+
+	var c pulsarclient.Client
+	fmt.Println(b.As(&c), c == client)
+	// Output: true true
 }

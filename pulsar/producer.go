@@ -79,7 +79,7 @@ func (p *producer) get(ctx context.Context, r route) (pulsarclient.Producer, err
 	case <-tp.ready:
 		return tp.p, tp.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("pulsar: producer for topic %q: %w", r.topic, ctx.Err())
+		return nil, fmt.Errorf("pulsar: send %s: create producer: %w", r.topic, ctx.Err())
 	}
 }
 
@@ -104,7 +104,7 @@ func (p *producer) create(r route) (pulsarclient.Producer, error) {
 	}
 	pp, err := p.b.client.CreateProducer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("pulsar: producer for topic %q: %w", r.topic, err)
+		return nil, fmt.Errorf("pulsar: send %s: create producer: %w", r.topic, err)
 	}
 	return pp, nil
 }
@@ -113,11 +113,11 @@ func (p *producer) create(r route) (pulsarclient.Producer, error) {
 func (p *producer) prepare(msg courier.Message, now *time.Time) (_ courier.Message, callerID bool, err error) {
 	m, callerID, err := recordid.Prepare(msg, now)
 	if err != nil {
-		return m, false, fmt.Errorf("pulsar: %w", err)
+		return m, false, fmt.Errorf("pulsar: send %s: %w", msg.Topic, err)
 	}
 	if size, limit := m.Size(), p.b.cfg.MaxMessageBytes; size > limit {
-		return m, false, fmt.Errorf("%w: pulsar: topic %q: message of %d bytes exceeds the %d-byte limit",
-			courier.ErrMessageTooLarge, m.Topic, size, limit)
+		return m, false, fmt.Errorf("pulsar: send %s: %w: %d bytes, limit %d (Config.MaxMessageBytes)",
+			m.Topic, courier.ErrMessageTooLarge, size, limit)
 	}
 	return m, callerID, nil
 }
@@ -273,9 +273,9 @@ func (p *producer) sendError(topic string, err error) error {
 	closed := p.closed
 	p.mu.Unlock()
 	if closed || errors.Is(err, pulsarclient.ErrProducerClosed) {
-		return fmt.Errorf("pulsar: send to %q: %w", topic, courier.ErrClosed)
+		return fmt.Errorf("pulsar: send %s: %w", topic, courier.ErrClosed)
 	}
-	return fmt.Errorf("pulsar: send to %q: %w", topic, err)
+	return fmt.Errorf("pulsar: send %s: %w", topic, err)
 }
 
 // Close flushes and closes every topic's producer. Idempotent.

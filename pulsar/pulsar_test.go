@@ -36,9 +36,12 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func newBroker(t testing.TB) *pulsar.Broker {
-	b, err := pulsar.New(pulsar.Config{
-		URL:              serviceURL(t),
+func newBroker(t testing.TB) *pulsar.Broker { return newBrokerAt(t, serviceURL(t)) }
+
+// newBrokerAt connects to the Pulsar at url.
+func newBrokerAt(t testing.TB, url string) *pulsar.Broker {
+	b, err := pulsar.New(t.Context(), pulsar.Config{
+		URL:              url,
 		OperationTimeout: 10 * time.Second,
 		SendTimeout:      10 * time.Second,
 		Logger:           testLogger(),
@@ -71,5 +74,6 @@ func TestConformance(t *testing.T) {
 	brokertest.Run(t, harness(), brokertest.Capabilities{
 		Replay:          true,
 		MaxMessageBytes: pulsar.DefaultMaxMessageBytes,
+		KeyOrder:        brokertest.OrderAcrossGroup, // Key_Shared: a key goes to one consumer of the subscription at a time
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/url"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/driver"
 )
@@ -33,8 +35,18 @@ type Broker struct {
 	members driver.Owned // producers and consumers, closed with the broker
 }
 
+var _ courier.Broker = (*Broker)(nil)
+
 // New connects to RabbitMQ. It fails, naming the broker, when the URL is wrong or the broker
 // cannot be reached before ctx ends or Config.ConnectTimeout passes.
+//
+// There is no constructor on a connection of the caller's (the NewWithClient of the other
+// adapters): the Broker dials its connections itself because it must dial them again when
+// they drop. An *amqp.Connection, once closed by the broker or the network, never works
+// again, and amqp091-go cannot reconnect it; a Broker on a caller's connection would stop
+// for good at the first network blip, or would have to dial a new one from settings it does
+// not have. Config carries every setting of the dial (URL, TLS, Heartbeat, ConnectionName,
+// ConnectTimeout), and As hands out the current connection for calls courier does not cover.
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -93,24 +105,47 @@ func (b *Broker) Consumer(ctx context.Context, cfg courier.ConsumerConfig, q Que
 	qc = qc.withDefaults()
 	for _, t := range cfg.Topics {
 		if err := checkWire(courier.Message{Topic: t}); err != nil {
-			return nil, fmt.Errorf("rabbitmq: consumer of group %q: %w", cfg.Group, err)
+			return nil, fmt.Errorf("rabbitmq: new consumer group %q: %w", cfg.Group, err)
 		}
 	}
 	if len(cfg.Group) > maxShortString {
-		return nil, fmt.Errorf("%w: rabbitmq: group (queue name) is %d bytes, AMQP allows %d", courier.ErrInvalidConfig, len(cfg.Group), maxShortString)
+		return nil, fmt.Errorf("rabbitmq: new consumer: %w: group (queue name) is %d bytes, AMQP allows %d", courier.ErrInvalidConfig, len(cfg.Group), maxShortString)
 	}
 	if b.members.Closed() {
 		return nil, fmt.Errorf("rabbitmq: new consumer: %w", courier.ErrClosed)
 	}
 	c := newConsumer(b, cfg, qc.Queue)
 	if err := c.declare(ctx); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("rabbitmq: new consumer group %q: %w", cfg.Group, err)
 	}
 	if err := b.members.Add(c); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("rabbitmq: new consumer: %w", err)
 	}
 	return c, nil
+}
+
+// As is the escape hatch to amqp091-go, for the calls courier does not cover (inspecting or
+// purging a queue, declaring topology of your own...). target must be a **amqp.Connection
+// (of github.com/rabbitmq/amqp091-go): As sets it to the producers' connection of this moment
+// and reports true, or reports false while that connection is being re-established or for
+// any other target. The connection stays the Broker's: open a channel of your own on it and
+// close that, never the connection; after a reconnect it is replaced, so call As again
+// rather than keeping it.
+//
+//	var c *amqp.Connection
+//	if b.As(&c) { ch, err := c.Channel(); ...; q, err := ch.QueueDeclarePassive("billing", ...) }
+func (b *Broker) As(target any) bool {
+	t, ok := target.(**amqp.Connection)
+	if !ok || t == nil {
+		return false
+	}
+	c := b.pub.current()
+	if c == nil {
+		return false
+	}
+	*t = c
+	return true
 }
 
 // Close closes every producer and consumer made from b, then the connections. Idempotent.

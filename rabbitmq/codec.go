@@ -30,21 +30,25 @@ const maxShortString = 255
 // costs the broker time on every publish, and the routing key it was published with stays
 // known even when dead-lettering rewrites it (see decode).
 func encode(msg courier.Message, ttl time.Duration) amqp.Publishing {
+	p := amqp.Publishing{
+		DeliveryMode: amqp.Persistent,
+		MessageId:    msg.ID,
+		Timestamp:    msg.Timestamp,
+		Body:         msg.Value,
+	}
 	h := make(amqp.Table, len(msg.Headers)+2)
 	for k, v := range msg.Headers {
+		if f := propertyField(&p, k); f != nil && len(v) <= maxShortString {
+			*f = v
+			continue
+		}
 		h[k] = v
 	}
 	h[headerTimestamp] = msg.Timestamp.UnixNano()
 	if msg.Value == nil {
 		h[headerNil] = true
 	}
-	p := amqp.Publishing{
-		Headers:      h,
-		DeliveryMode: amqp.Persistent,
-		MessageId:    msg.ID,
-		Timestamp:    msg.Timestamp,
-		Body:         msg.Value,
-	}
+	p.Headers = h
 	if ttl > 0 {
 		p.Expiration = strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
 	}
@@ -68,7 +72,8 @@ func checkWire(msg courier.Message) error {
 
 // decode turns a delivery into a message. Key is the routing key the message was first
 // published with. Messages from other publishers (no courier timestamp header) get the AMQP
-// timestamp, in whole seconds.
+// timestamp, in whole seconds, or the time they are received when they have none; and the
+// AMQP message-id as ID, or a new one when they have none (see the package documentation).
 func decode(d *amqp.Delivery) courier.Message {
 	msg := courier.Message{
 		ID:        d.MessageId,
@@ -78,12 +83,12 @@ func decode(d *amqp.Delivery) courier.Message {
 		Timestamp: d.Timestamp,
 		Attempt:   1,
 	}
-	isNil := false
+	isNil, sentByCourier := false, false
 	for k, v := range d.Headers {
 		switch {
 		case k == headerTimestamp:
 			if n, ok := asInt(v); ok {
-				msg.Timestamp = time.Unix(0, n)
+				msg.Timestamp, sentByCourier = time.Unix(0, n), true
 			}
 		case k == "x-death":
 			if key, ok := originalRoutingKey(v); ok {
@@ -100,11 +105,7 @@ func decode(d *amqp.Delivery) courier.Message {
 			if msg.Headers == nil {
 				msg.Headers = make(map[string]string, len(d.Headers))
 			}
-			if s, ok := v.(string); ok {
-				msg.Headers[k] = s
-			} else {
-				msg.Headers[k] = fmt.Sprint(v)
-			}
+			msg.Headers[k] = headerText(v)
 		}
 	}
 	if msg.Attempt == 1 && d.Redelivered {
@@ -116,6 +117,13 @@ func decode(d *amqp.Delivery) courier.Message {
 	case msg.Value == nil:
 		msg.Value = []byte{}
 	}
+	if !sentByCourier && (msg.Timestamp.IsZero() || msg.Timestamp.Unix() == 0) {
+		msg.Timestamp = time.Now().Truncate(time.Millisecond) // received now, as far as anyone can tell
+	}
+	if msg.ID == "" {
+		msg.ID = courier.NewID(msg.Timestamp)
+	}
+	decodeProperties(d, &msg)
 	return msg
 }
 

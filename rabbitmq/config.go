@@ -175,7 +175,7 @@ func (c Config) Validate() error {
 		add("a direct exchange needs a Queue.BindingKey (the default %q matches only that literal key)", DefaultBindingKey)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: rabbitmq: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
+		return fmt.Errorf("rabbitmq: config: %w: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -34,5 +34,10 @@ func TestConformance(t *testing.T) {
 		// NilValue: a "courier-nil" header marks a nil Value, so nil and empty stay apart.
 		NilValue:        true,
 		MaxMessageBytes: testMaxMessageBytes,
+		// A queue round-robins its consumers; strict order across instances needs
+		// Queue.SingleActiveConsumer, with which one consumer gets everything.
+		KeyOrder: brokertest.OrderWithinConsumer,
+		// Attempt is the quorum queue's x-delivery-count.
+		RedeliveryCount: true,
 	})
 }

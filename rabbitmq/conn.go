@@ -78,7 +78,7 @@ func (c *conn) dial(ctx context.Context) (*amqp.Connection, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rabbitmq: connect to %s: %w", redact(c.cfg.URL), err)
+		return nil, fmt.Errorf("rabbitmq: connect %s: %w", redact(c.cfg.URL), err)
 	}
 	return ac, nil
 }
@@ -170,14 +170,14 @@ func (c *conn) get(ctx context.Context) (*amqp.Connection, uint64, error) {
 			select {
 			case <-time.After(10 * time.Millisecond):
 			case <-ctx.Done():
-				return nil, 0, fmt.Errorf("rabbitmq: waiting for the connection: %w", ctx.Err())
+				return nil, 0, fmt.Errorf("waiting for the connection: %w", ctx.Err())
 			}
 			continue
 		}
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("rabbitmq: waiting for the connection: %w", ctx.Err())
+			return nil, 0, fmt.Errorf("waiting for the connection: %w", ctx.Err())
 		case <-c.closing:
 			return nil, 0, courier.ErrClosed
 		}
@@ -196,7 +196,7 @@ func (c *conn) channel(ctx context.Context) (*amqp.Channel, uint64, error) {
 			return ch, gen, nil
 		}
 		if !ac.IsClosed() {
-			return nil, 0, fmt.Errorf("rabbitmq: open channel: %w", err)
+			return nil, 0, fmt.Errorf("open channel: %w", err)
 		}
 		// The connection dropped under us: wait for the next one.
 	}
@@ -232,7 +232,7 @@ func (c *conn) declareExchange(ctx context.Context, topic string, gen uint64) er
 		return ch.ExchangeDeclare(topic, c.cfg.ExchangeType, true, false, false, false, nil)
 	})
 	if err != nil {
-		return fmt.Errorf("rabbitmq: declare exchange %q (type %s): %w", topic, c.cfg.ExchangeType, err)
+		return fmt.Errorf("declare exchange %s (type %s): %w", topic, c.cfg.ExchangeType, err)
 	}
 	c.declared.Store(topic, gen)
 	return nil
@@ -259,7 +259,7 @@ func (c *conn) close() error {
 	<-c.done
 	if ac != nil && !ac.IsClosed() {
 		if err := ac.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			return fmt.Errorf("rabbitmq: close connection: %w", err)
+			return fmt.Errorf("rabbitmq: close %s connection: %w", c.role, err)
 		}
 	}
 	return nil
@@ -286,6 +286,16 @@ func redact(raw string) string {
 		return "(malformed URL)"
 	}
 	return u.Redacted()
+}
+
+// current returns the connection of this moment, or nil while it is being re-established.
+func (c *conn) current() *amqp.Connection {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.c == nil || c.c.IsClosed() {
+		return nil
+	}
+	return c.c
 }
 
 // generation returns how many times the connection was dialled.

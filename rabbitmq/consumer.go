@@ -3,11 +3,14 @@ package rabbitmq
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -15,13 +18,14 @@ import (
 	"github.com/courier-go/courier/driver"
 )
 
-// Consumer consumes one group's queue with manual acks through the shared dispatch engine,
-// and comes back by itself after the connection or its channel is lost. It implements
-// courier.Consumer.
+// Consumer consumes its group's queues of its topics with manual acks through the shared
+// dispatch engine, and comes back by itself after the connection or its channel is lost. It
+// implements courier.Consumer.
 type Consumer struct {
 	b        *Broker
 	cfg      courier.ConsumerConfig
 	q        QueueConfig
+	queues   []string // the queue of each of cfg.Topics, in order
 	prefetch int
 	log      *slog.Logger
 
@@ -36,11 +40,36 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig, q QueueConfig) *Consumer
 		prefetch: b.cfg.prefetch(cfg.Concurrency),
 		log:      cfg.Logger.With("broker", "rabbitmq", "group", cfg.Group),
 	}
+	for _, t := range cfg.Topics {
+		c.queues = append(c.queues, QueueName(cfg.Group, t))
+	}
 	c.guard.Name = fmt.Sprintf("rabbitmq: group %q", cfg.Group)
 	return c
 }
 
-// queueArgs are the x-arguments of the group's queue. Declaring an existing queue with other
+// QueueName is the name of the durable queue that holds a group's messages of one topic:
+// the group, with its dots and percent signs escaped (%2E, %25), a dot, and the topic, so
+// that no two pairs of group and topic share a queue. A name longer than AMQP's 255 bytes is
+// cut, and ends with a hash of the whole instead.
+//
+// A queue per group and topic is what gives RabbitMQ the semantics of a group on every other
+// broker: a consumer of group G on topic A receives A's messages only, however many topics
+// other consumers of G read, and the consumers of G on A share A's messages.
+func QueueName(group, topic string) string {
+	name := strings.NewReplacer("%", "%25", ".", "%2E").Replace(group) + "." + topic
+	if len(name) <= maxShortString {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	suffix := "~" + hex.EncodeToString(sum[:12])
+	cut := maxShortString - len(suffix)
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut-- // never split a character
+	}
+	return name[:cut] + suffix
+}
+
+// queueArgs are the x-arguments of the group's queues. Declaring an existing queue with other
 // arguments fails (PRECONDITION_FAILED), which the error reports.
 func (c *Consumer) queueArgs() amqp.Table {
 	args := amqp.Table{"x-queue-type": string(c.q.Type)}
@@ -56,17 +85,20 @@ func (c *Consumer) queueArgs() amqp.Table {
 	return args
 }
 
-// declareOn declares the group's queue, its topics' exchanges and the bindings on ch.
+// declareOn declares, for each topic, its exchange, the group's queue of it and the binding
+// between them, on ch.
 func (c *Consumer) declareOn(ch *amqp.Channel) error {
-	if _, err := ch.QueueDeclare(c.cfg.Group, true, false, false, false, c.queueArgs()); err != nil {
-		return fmt.Errorf("rabbitmq: declare queue %q (%s) of group %q: %w", c.cfg.Group, c.q.Type, c.cfg.Group, err)
-	}
-	for _, t := range c.cfg.Topics {
+	args := c.queueArgs()
+	for i, t := range c.cfg.Topics {
+		q := c.queues[i]
 		if err := ch.ExchangeDeclare(t, c.b.cfg.ExchangeType, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("rabbitmq: declare exchange %q (type %s) for group %q: %w", t, c.b.cfg.ExchangeType, c.cfg.Group, err)
+			return fmt.Errorf("declare exchange %s (type %s): %w", t, c.b.cfg.ExchangeType, err)
 		}
-		if err := ch.QueueBind(c.cfg.Group, c.q.BindingKey, t, false, nil); err != nil {
-			return fmt.Errorf("rabbitmq: bind queue %q to exchange %q: %w", c.cfg.Group, t, err)
+		if _, err := ch.QueueDeclare(q, true, false, false, false, args); err != nil {
+			return fmt.Errorf("declare queue %q (%s) on %s: %w", q, c.q.Type, t, err)
+		}
+		if err := ch.QueueBind(q, c.q.BindingKey, t, false, nil); err != nil {
+			return fmt.Errorf("bind queue %q to exchange %s: %w", q, t, err)
 		}
 	}
 	return nil
@@ -81,12 +113,12 @@ func (c *Consumer) declare(ctx context.Context) error {
 // A lost connection or channel is reopened with backoff and consuming goes on; the deliveries
 // it had not acknowledged come back from the broker. It returns an error only when the broker
 // refuses the group's topology (a queue declared earlier with other arguments, say).
-func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, _, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
 
 	ecfg := driver.FromConsumerConfig("rabbitmq", c.cfg)
 	ecfg.QueueSize = c.prefetch
@@ -96,6 +128,7 @@ func (c *Consumer) Consume(ctx context.Context, h courier.MessageHandler) error 
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		s, err := c.open(ctx, eng)
 		if err != nil {
+			err = fmt.Errorf("rabbitmq: consume %s: group %q: %w", strings.Join(c.cfg.Topics, ","), c.cfg.Group, err)
 			if ctx.Err() != nil || errors.Is(err, courier.ErrClosed) {
 				break // Close, or the broker closed under us
 			}
@@ -152,17 +185,23 @@ func (c *Consumer) open(ctx context.Context, eng *driver.Engine) (*session, erro
 		return nil, err
 	}
 	if err := ch.Qos(c.prefetch, 0, false); err != nil {
-		return fail(fmt.Errorf("rabbitmq: set prefetch %d: %w", c.prefetch, err))
+		return fail(fmt.Errorf("set prefetch %d: %w", c.prefetch, err))
 	}
 	if err := c.declareOn(ch); err != nil {
 		return fail(err)
 	}
 	tag := consumerTag()
-	deliveries, err := ch.Consume(c.cfg.Group, tag, false, false, false, false, nil)
-	if err != nil {
-		return fail(fmt.Errorf("rabbitmq: consume queue %q: %w", c.cfg.Group, err))
+	var tags []string
+	var sources []<-chan amqp.Delivery
+	for i, q := range c.queues {
+		qtag := fmt.Sprintf("%s-%d", tag, i)
+		deliveries, err := ch.Consume(q, qtag, false, false, false, false, nil)
+		if err != nil {
+			return fail(fmt.Errorf("consume queue %q: %w", q, err))
+		}
+		tags, sources = append(tags, qtag), append(sources, deliveries)
 	}
-	return newSession(c, ch, tag, deliveries, eng), nil
+	return newSession(c, ch, tags, sources, eng), nil
 }
 
 func consumerTag() string {
@@ -182,7 +221,7 @@ func (c *Consumer) Close() error {
 
 // errSessionLost is the error of settling a delivery whose channel is gone: delivery tags
 // belong to their channel, so the broker delivers the message again instead.
-var errSessionLost = errors.New("rabbitmq: the delivery's channel was lost; the broker delivers it again")
+var errSessionLost = errors.New("the delivery's channel was lost; the broker delivers it again")
 
 // settler settles deliveries on the session (channel) they came from.
 type settler struct{ c *Consumer }
@@ -202,8 +241,8 @@ func (st settler) Retry(_ context.Context, d driver.Delivery) (driver.Delivery, 
 		if err := s.settle(d.Tag, opReject); err != nil {
 			return d, err
 		}
-		return d, fmt.Errorf("rabbitmq: message %s failed %d attempts; dead-lettered to exchange %q",
-			d.Msg.ID, d.Msg.Attempt, st.c.q.DeadLetterExchange)
+		return d, fmt.Errorf("rabbitmq: consume %s: message %s failed %d attempts; dead-lettered to exchange %q",
+			d.Msg.Topic, d.Msg.ID, d.Msg.Attempt, st.c.q.DeadLetterExchange)
 	}
 	d.Msg.Attempt++
 	return d, nil

@@ -5,15 +5,33 @@
 //
 //	b, err := courier.Open(ctx, "amqp://guest:guest@localhost:5672/?queue_type=quorum")
 //
+// or call New with a Config for every setting (ParseURL makes one from a URL). There is no
+// constructor on a connection of your own: the Broker redials its connections when they
+// drop, which a caller's *amqp.Connection cannot do (see New). Broker.As hands out the live
+// connection for calls courier does not cover; Broker.Producer and Broker.Consumer return the
+// concrete types, for SendWith and per-group queue shapes.
+//
+// The Broker's Config.Logger receives the logs of its connections, producers and consumers (a
+// consumer's courier.ConsumerConfig.Logger takes its place for that consumer). amqp091-go's
+// own few logs go to its process-wide logger, which amqp.SetLogger replaces.
+//
 // # Topology
 //
 // Each topic is a durable exchange (of Config.ExchangeType, topic by default) and a message's
-// Key is its routing key. Each consumer group is a durable queue named after the group
-// (quorum by default, classic on request) bound to the exchanges of its topics with
-// QueueConfig.BindingKey ("#": every key). NewConsumer declares all of it, so messages sent
-// after it returns are kept for the group; messages sent before a group's queue existed are
-// not (RabbitMQ does not replay). Producers declare the exchanges they send to. Everything is
-// declared again after a reconnect.
+// Key is its routing key. A consumer group has a durable queue per topic (quorum by default,
+// classic on request), named by QueueName ("<group>.<topic>", the group's dots escaped),
+// bound to the topic's exchange with QueueConfig.BindingKey ("#": every key). A consumer
+// reads the queues of its own topics, on one channel: so a group's consumers of one topic
+// share its messages, and a consumer of group G on topic A never receives topic B's, whatever
+// topics other consumers of G read (as with a Kafka group). NewConsumer declares all of it, so
+// messages sent after it returns are kept for the group; messages sent before a group's queue
+// existed are not (RabbitMQ does not replay). Producers declare the exchanges they send to.
+// Everything is declared again after a reconnect.
+//
+// Migrating from the layout before 2026-11-29, where a group was one queue named after the
+// group and bound to every topic any of its consumers named: the old queue is left as it was.
+// Let an old consumer drain it (or move its messages with a shovel), then delete it; the new
+// consumers read the new queues, which receive what is published once they are declared.
 //
 // # Publishing
 //
@@ -25,10 +43,31 @@
 // a time to live (Producer.SendWith).
 //
 // Wire format: ID is the AMQP message-id, Key the routing key, Value the body, Headers the
-// header table (string values). The nanosecond Timestamp (the AMQP timestamp property, also
-// set, has whole seconds) and a nil-Value mark travel in "courier-" headers, which user
-// headers cannot use. A dead-lettered message keeps the Key it was first published with
-// (read from its x-death header), even when the dead-lettering rewrote its routing key.
+// header table (string values), except the headers named like the AMQP properties
+// content-type, content-encoding, correlation-id, reply-to, type and app-id (HeaderContentType
+// and the others), which travel as those properties. The nanosecond Timestamp (the AMQP
+// timestamp property, also set, has whole seconds) and a nil-Value mark travel in "courier-"
+// headers, which user headers cannot use. A dead-lettered message keeps the Key it was first
+// published with (read from its x-death header), even when the dead-lettering rewrote its
+// routing key.
+//
+// # Messages from other publishers
+//
+// A message another client published (amqp-tools, a Java or Python service) is delivered
+// like any other:
+//   - ID: its message-id; without one, a new UUIDv7 made when it is received. RabbitMQ gives
+//     a message no identity of its own, so such a message gets another ID if it is delivered
+//     again after a consumer crash (retries in place keep it): publishers whose messages
+//     must be deduplicated set message-id.
+//   - Timestamp: its AMQP timestamp property (whole seconds); without one, the time it is
+//     received (to the millisecond).
+//   - Headers: its header table, each value in a documented text form (see headerText: a
+//     byte array is its text, or "base64:..." when it is not UTF-8; numbers in decimal;
+//     timestamps in RFC 3339; tables and arrays as JSON); and its properties: the six above
+//     under their own names, user-id, expiration and priority as "amqp-user-id",
+//     "amqp-expiration" and "amqp-priority". A property whose name a header of the message
+//     already has arrives as "amqp-" + its name, so neither is lost.
+//   - Key: the routing key (the first one, for a dead-lettered message).
 //
 // # Consuming
 //

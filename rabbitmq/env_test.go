@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/courier-go/courier/internal/testenv"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // amqpURL returns the broker under test: COURIER_AMQP_URL, or a container.
 func amqpURL(t testing.TB) string {
@@ -78,8 +81,14 @@ func (tp *topology) deleteAll(t testing.TB) {
 			t.Logf("cleanup: delete %s: %v", what, err)
 		}
 	}
+	// A recorded name is a raw queue or a group: a group has a queue per topic (QueueName).
+	// Deleting a queue that does not exist succeeds.
 	for q := range tp.qs {
 		do("queue "+q, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(q, false, false, false); return err })
+		for x := range tp.exs {
+			gq := QueueName(q, x)
+			do("queue "+gq, func(ch *amqp.Channel) error { _, err := ch.QueueDelete(gq, false, false, false); return err })
+		}
 	}
 	for x := range tp.exs {
 		do("exchange "+x, func(ch *amqp.Channel) error { return ch.ExchangeDelete(x, false, false) })

@@ -9,6 +9,7 @@ import (
 
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/rabbitmq"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // Example sends and consumes through courier.Open. It needs a RabbitMQ at localhost, so it
@@ -67,4 +68,29 @@ func ExampleProducer_SendWith() {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// ExampleBroker_As reaches amqp091-go for a call courier does not cover: how many messages
+// wait in a group's queue.
+func ExampleBroker_As() {
+	ctx := context.Background()
+	b, err := rabbitmq.New(ctx, rabbitmq.Config{URL: "amqp://guest:guest@localhost:5672/"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	var conn *amqp.Connection
+	if !b.As(&conn) {
+		log.Fatal("reconnecting")
+	}
+	ch, err := conn.Channel() // a channel of our own; the connection stays the Broker's
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive("billing", true, false, false, false, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(q.Messages, "messages wait")
 }

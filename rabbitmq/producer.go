@@ -106,7 +106,7 @@ func (p *Producer) send(ctx context.Context, in []courier.Message, opts []SendOp
 	if p.closed {
 		p.mu.RUnlock()
 		for i := range errs {
-			errs[i] = fmt.Errorf("rabbitmq: send: %w", courier.ErrClosed)
+			errs[i] = fmt.Errorf("rabbitmq: send %s: %w", in[i].Topic, courier.ErrClosed)
 		}
 		return errs
 	}
@@ -143,10 +143,10 @@ func (p *Producer) prepare(m *courier.Message) error {
 		err = checkWire(prepared)
 	}
 	if err == nil && prepared.Size() > p.b.cfg.MaxMessageBytes {
-		err = fmt.Errorf("%w: %d bytes, limit %d", courier.ErrMessageTooLarge, prepared.Size(), p.b.cfg.MaxMessageBytes)
+		err = fmt.Errorf("%w: %d bytes, limit %d (Config.MaxMessageBytes)", courier.ErrMessageTooLarge, prepared.Size(), p.b.cfg.MaxMessageBytes)
 	}
 	if err != nil {
-		return fmt.Errorf("rabbitmq: send to %q: %w", m.Topic, err)
+		return fmt.Errorf("rabbitmq: send %s: %w", m.Topic, err)
 	}
 	*m = prepared
 	return nil
@@ -161,7 +161,7 @@ func (p *Producer) publishRound(ctx context.Context, s *slot, msgs []courier.Mes
 			err = courier.ErrClosed
 		}
 		for _, i := range todo {
-			errs[i] = fmt.Errorf("rabbitmq: send to %q: %w", msgs[i].Topic, err)
+			errs[i] = fmt.Errorf("rabbitmq: send %s: %w", msgs[i].Topic, err)
 		}
 		return nil
 	}
@@ -199,7 +199,7 @@ func (p *Producer) publishRound(ctx context.Context, s *slot, msgs []courier.Mes
 		if errors.As(err, &lost) && lost.retryable() && (lost.cause == nil || lost.cause.Code != amqp.NotFound || round < maxLostRounds) {
 			again = append(again, i)
 		} else if err != nil {
-			errs[i] = fmt.Errorf("rabbitmq: send to %q: %w", msgs[i].Topic, err)
+			errs[i] = fmt.Errorf("rabbitmq: send %s: %w", msgs[i].Topic, err)
 		}
 	}
 	return append(again, todo[len(out):]...)
@@ -221,7 +221,7 @@ func (p *Producer) declare(ctx context.Context, pc *pubChan, msgs []courier.Mess
 			}
 		}
 		if lastErr != nil {
-			errs[i] = fmt.Errorf("rabbitmq: send to %q: %w", t, lastErr)
+			errs[i] = fmt.Errorf("rabbitmq: send %s: %w", t, lastErr)
 			continue
 		}
 		kept = append(kept, i)

@@ -14,7 +14,7 @@ import (
 // errConfirmLost is the fate of a publish whose channel closed before the broker confirmed
 // it: the broker may or may not have it. Send publishes it again (at-least-once allows the
 // duplicate this may make).
-var errConfirmLost = errors.New("rabbitmq: channel closed before the broker confirmed the message")
+var errConfirmLost = errors.New("channel closed before the broker confirmed the message")
 
 // lostError is errConfirmLost with the reason the channel closed, if the broker gave one.
 type lostError struct{ cause *amqp.Error }
@@ -36,7 +36,7 @@ func (e *lostError) retryable() bool {
 }
 
 // errNacked is the fate of a publish the broker refused (basic.nack).
-var errNacked = errors.New("rabbitmq: broker refused the message (nack)")
+var errNacked = errors.New("broker refused the message (nack)")
 
 // returnsBuffer holds basic.returns until a Send reads them. amqp091 gives up handing one
 // over after 5 seconds; the watcher drains the buffer when no Send does.

@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -10,14 +11,17 @@ import (
 	"github.com/courier-go/courier/driver"
 )
 
-// session is one consuming channel. Its deliveries carry it as their Ref, so each is settled
-// on the channel it came from, never on a later one (delivery tags are per channel).
+// session is one consuming channel, with one basic.consume per queue of the consumer. Its
+// deliveries carry it as their Ref, so each is settled on the channel it came from, never on
+// a later one (delivery tags are per channel, shared by its queues).
 type session struct {
 	c          *Consumer
 	ch         *amqp.Channel
-	tag        string
-	deliveries <-chan amqp.Delivery
+	tags       []string
+	deliveries <-chan amqp.Delivery // every queue's, merged
 	closed     <-chan *amqp.Error
+	forwarders sync.WaitGroup // goroutines merging several queues' deliveries
+	stopMerge  chan struct{}  // closed to stop them
 
 	// ctx is the deliveries' context: it ends when the channel is lost, so that the engine
 	// releases (drops) what it still holds of them instead of handling it.
@@ -42,21 +46,54 @@ type settleOp struct {
 	kind opKind
 }
 
-func newSession(c *Consumer, ch *amqp.Channel, tag string, deliveries <-chan amqp.Delivery, eng *driver.Engine) *session {
+func newSession(c *Consumer, ch *amqp.Channel, tags []string, sources []<-chan amqp.Delivery, eng *driver.Engine) *session {
 	s := &session{
-		c:          c,
-		ch:         ch,
-		tag:        tag,
-		deliveries: deliveries,
-		closed:     ch.NotifyClose(make(chan *amqp.Error, 1)),
-		ops:        make(chan settleOp, c.prefetch),
-		stopAcker:  make(chan struct{}),
-		dead:       make(chan struct{}),
+		c:         c,
+		ch:        ch,
+		tags:      tags,
+		closed:    ch.NotifyClose(make(chan *amqp.Error, 1)),
+		stopMerge: make(chan struct{}),
+		ops:       make(chan settleOp, c.prefetch),
+		stopAcker: make(chan struct{}),
+		dead:      make(chan struct{}),
 	}
+	s.deliveries = s.merge(sources)
 	s.ctx, s.cancel = context.WithCancel(eng.Context())
 	a := newAcker(ch, c.prefetch)
 	go a.run(s.ops, s.stopAcker, s.dead)
 	return s
+}
+
+// merge returns one channel of the deliveries of every source: the source itself when there
+// is one (no goroutine, no extra hand-over), else a channel fed by a goroutine per source,
+// closed when every source is (the channel closed or the broker cancelled a consumer).
+func (s *session) merge(sources []<-chan amqp.Delivery) <-chan amqp.Delivery {
+	if len(sources) == 1 {
+		return sources[0]
+	}
+	merged := make(chan amqp.Delivery)
+	s.forwarders.Add(len(sources))
+	for _, src := range sources {
+		go func() {
+			defer s.forwarders.Done()
+			for d := range src {
+				select {
+				case merged <- d:
+				case <-s.stopMerge:
+					return // the session ends; the broker delivers what it held again
+				}
+			}
+		}()
+	}
+	go func() { s.forwarders.Wait(); close(merged) }()
+	return merged
+}
+
+// stopForwarders ends the merging goroutines, once the channel is closed (so their sources
+// end) and nothing reads their output any more.
+func (s *session) stopForwarders() {
+	close(s.stopMerge)
+	s.forwarders.Wait()
 }
 
 // run hands deliveries to the engine until ctx ends (nil) or the channel is lost (the reason).
@@ -70,10 +107,10 @@ func (s *session) run(ctx context.Context, eng *driver.Engine) error {
 					if err != nil {
 						return err
 					}
-					return fmt.Errorf("rabbitmq: channel of queue %q closed", s.c.cfg.Group)
+					return fmt.Errorf("channel of group %q closed", s.c.cfg.Group)
 				default:
-					// Channel open: the broker cancelled the consumer (queue deleted).
-					return fmt.Errorf("rabbitmq: the broker cancelled the consumer of queue %q", s.c.cfg.Group)
+					// Channel open: the broker cancelled a consumer (queue deleted).
+					return fmt.Errorf("the broker cancelled a consumer of group %q (queues %q)", s.c.cfg.Group, s.c.queues)
 				}
 			}
 			msg := decode(&d)
@@ -105,7 +142,9 @@ func (s *session) settle(tag uint64, kind opKind) error {
 // cancelConsumer asks the broker to stop delivering; what it sent already is released when
 // the channel closes.
 func (s *session) cancelConsumer() {
-	_ = s.ch.Cancel(s.tag, false)
+	for _, tag := range s.tags {
+		_ = s.ch.Cancel(tag, false)
+	}
 }
 
 // close flushes the acker and closes the channel, for a clean shutdown.
@@ -114,6 +153,7 @@ func (s *session) close() {
 	<-s.dead
 	s.cancel()
 	_ = s.ch.Close()
+	s.stopForwarders()
 }
 
 // kill ends a session whose channel is lost: the engine drops what it holds of it.
@@ -122,6 +162,7 @@ func (s *session) kill() {
 	close(s.stopAcker)
 	<-s.dead
 	_ = s.ch.Close()
+	s.stopForwarders()
 }
 
 // ackLinger is how long an ack above a gap (an earlier delivery still being handled) waits to

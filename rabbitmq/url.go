@@ -79,7 +79,7 @@ func tlsConfig(c *Config) *tls.Config {
 func ParseURL(u *url.URL) (Config, error) {
 	var cfg Config
 	if u.Scheme != "amqp" && u.Scheme != "amqps" {
-		return cfg, fmt.Errorf("%w: rabbitmq: URL scheme is %q, want amqp or amqps", courier.ErrInvalidConfig, u.Scheme)
+		return cfg, fmt.Errorf("rabbitmq: parse URL: %w: scheme is %q, want amqp or amqps", courier.ErrInvalidConfig, u.Scheme)
 	}
 	q := u.Query()
 	if err := urlParams.Apply("rabbitmq", q, &cfg); err != nil {
@@ -88,12 +88,12 @@ func ParseURL(u *url.URL) (Config, error) {
 	if cert, key := q.Get("certfile"), q.Get("keyfile"); cert != "" || key != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return cfg, fmt.Errorf("%w: rabbitmq: URL parameters certfile and keyfile: %v", courier.ErrInvalidConfig, err)
+			return cfg, fmt.Errorf("rabbitmq: parse URL: %w: parameters certfile and keyfile: %w", courier.ErrInvalidConfig, err)
 		}
 		tlsConfig(&cfg).Certificates = []tls.Certificate{pair}
 	}
 	if cfg.TLS != nil && u.Scheme != "amqps" {
-		return cfg, fmt.Errorf("%w: rabbitmq: TLS parameters need an amqps:// URL", courier.ErrInvalidConfig)
+		return cfg, fmt.Errorf("rabbitmq: parse URL: %w: TLS parameters need an amqps:// URL", courier.ErrInvalidConfig)
 	}
 	bare := *u
 	bare.RawQuery = ""

@@ -3,6 +3,7 @@ package redisstreams_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,7 +11,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
-	"github.com/courier-go/courier/redisstreams"
+	"github.com/courier-go/courier/dlq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -190,32 +191,57 @@ func TestAttemptIsDeliveryCount(t *testing.T) {
 	}
 }
 
-// An entry that courier did not write is left pending (and logged), not dropped or handed to
-// the handler; the next message is delivered.
-func TestForeignEntryLeftPending(t *testing.T) {
-	b, admin, prefix := testBroker(t)
+// An entry another client wrote (XADD stream * field value, in any layout) is delivered: the
+// configured value field is the Value, other fields are headers, and the entry ID gives the ID
+// and Timestamp; once handled it is acknowledged like any other. (Such entries used to stay
+// pending, reclaimed and logged again every ClaimIdle, forever.)
+func TestForeignEntryDelivered(t *testing.T) {
+	b, admin, prefix := testBroker(t, "value_field=payload")
 	c, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "g", Topics: []string{"foreign"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stream := prefix + "foreign"
-	if err := admin.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"foo", "bar"}}).Err(); err != nil {
+	entryID, err := admin.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"payload", "{\"n\":1}", "source", "cli"}}).Result()
+	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan courier.Message, 2)
+	bare, err := admin.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"foo", "bar"}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan courier.Message, 3)
 	consumeInBackground(t, c, func(_ context.Context, m courier.Message) error { got <- m; return nil })
 	send(t, b, courier.Message{ID: "mine", Topic: "foreign", Value: []byte("x")})
-	select {
-	case m := <-got:
-		if m.ID != "mine" {
-			t.Fatalf("handler got %+v, want only the courier message", m)
+	byValue := map[string]courier.Message{}
+	for range 3 {
+		select {
+		case m := <-got:
+			byValue[string(m.Value)] = m
+		case <-time.After(10 * time.Second):
+			t.Fatalf("delivered %d of 3 messages", len(byValue))
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("courier message not delivered")
 	}
-	eventually(t, "only the foreign entry pending", 10*time.Second, func() bool {
+	first := byValue[`{"n":1}`]
+	if first.Headers["source"] != "cli" || len(first.Headers) != 1 {
+		t.Errorf("foreign entry headers %q, want source=cli", first.Headers)
+	}
+	ms, _, _ := strings.Cut(entryID, "-")
+	if want := ms; strconv.FormatInt(first.Timestamp.UnixMilli(), 10) != want {
+		t.Errorf("foreign entry %s has Timestamp %v", entryID, first.Timestamp)
+	}
+	if first.ID == "" || first.ID == byValue[""].ID {
+		t.Errorf("foreign entries got IDs %q and %q", first.ID, byValue[""].ID)
+	}
+	if m, ok := byValue[""]; !ok || m.Value != nil || m.Headers["foo"] != "bar" {
+		t.Errorf("entry %s without the value field arrived as %+v, want a nil Value and header foo=bar", bare, m)
+	}
+	if m := byValue["x"]; m.ID != "mine" {
+		t.Errorf("courier's own message arrived as %+v", m)
+	}
+	eventually(t, "nothing pending", 10*time.Second, func() bool {
 		p, err := admin.XPending(t.Context(), stream, "g").Result()
-		return err == nil && p.Count == 1
+		return err == nil && p.Count == 0
 	})
 }
 
@@ -238,25 +264,7 @@ func TestTrimMaxLen(t *testing.T) {
 	}
 }
 
-// A client the caller passes in stays open after the Broker closes.
-func TestNewDoesNotCloseClient(t *testing.T) {
-	admin := adminClient(t, redisURL(t))
-	b, err := redisstreams.New(admin, redisstreams.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.Ping(t.Context()).Err(); err != nil {
-		t.Errorf("client closed by Broker.Close: %v", err)
-	}
-	if _, err := redisstreams.New(nil, redisstreams.Config{}); !errors.Is(err, courier.ErrInvalidConfig) {
-		t.Errorf("New(nil) = %v, want ErrInvalidConfig", err)
-	}
-}
-
-// Open reports an unreachable Redis, naming it, by the context's deadline.
+// New reports an unreachable Redis, naming it, by the context's deadline.
 func TestOpenUnreachable(t *testing.T) {
 	l, err := (&netListenConfig{}).listen()
 	if err != nil {
@@ -269,9 +277,66 @@ func TestOpenUnreachable(t *testing.T) {
 	start := time.Now()
 	_, err = courier.Open(ctx, "redis://"+addr+"/0")
 	if err == nil || !strings.Contains(err.Error(), addr) {
-		t.Errorf("Open of an unreachable Redis = %v, want an error naming %s", err, addr)
+		t.Errorf("New of an unreachable Redis = %v, want an error naming %s", err, addr)
 	}
 	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("Open took %v, past its context's deadline", took)
+		t.Errorf("New took %v, past its context's deadline", took)
 	}
+}
+
+// An entry that cannot be decoded (a courier entry with a damaged ts) is poison: it goes to
+// the consumer's OnExhausted at once, here a dead-letter hook, with what could be read of it,
+// is acknowledged once dead-lettered, and the entries behind it flow. (It used to stay
+// pending, reclaimed and logged again every ClaimIdle, forever.)
+func TestUndecodableEntryDeadLettered(t *testing.T) {
+	b, admin, prefix := testBroker(t)
+	dlp, err := b.NewProducer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlp.Close()
+	hook, err := dlq.DeadLetter(dlp, dlq.DeadLetterConfig{Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "g", Topics: []string{"poison"}, MaxAttempts: 3, OnExhausted: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := prefix + "poison"
+	if err := admin.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"id", "x", "ts", "yesterday", "v", "body"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	handled := make(chan courier.Message, 2)
+	consumeInBackground(t, c, func(_ context.Context, m courier.Message) error { handled <- m; return nil })
+	send(t, b, courier.Message{ID: "behind", Topic: "poison", Value: []byte("ok")})
+
+	dead, err := b.NewConsumer(t.Context(), courier.ConsumerConfig{Group: "ops", Topics: []string{dlq.DefaultTopic("poison", "g")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	letters := make(chan courier.Message, 1)
+	consumeInBackground(t, dead, func(_ context.Context, m courier.Message) error { letters <- m; return nil })
+	select {
+	case m := <-handled:
+		if m.ID != "behind" {
+			t.Fatalf("the handler got %+v, want only the message behind the poison entry", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message behind the poison entry was not handled")
+	}
+	select {
+	case m := <-letters:
+		info, err := dlq.ParseInfo(m)
+		if err != nil || info.Reason != dlq.ReasonPermanent || !strings.Contains(info.Error, "cannot be decoded") ||
+			string(m.Value) != "body" || m.Headers["ts"] != "yesterday" {
+			t.Errorf("dead letter %q value %q, info %+v (%v)", m.Headers, m.Value, info, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the poison entry was not dead-lettered")
+	}
+	eventually(t, "nothing pending", 10*time.Second, func() bool {
+		p, err := admin.XPending(t.Context(), stream, "g").Result()
+		return err == nil && p.Count == 0
+	})
 }

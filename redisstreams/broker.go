@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"reflect"
 
 	"github.com/redis/go-redis/v9"
 
@@ -16,7 +17,13 @@ import (
 )
 
 func init() {
-	open := func(ctx context.Context, u *url.URL) (courier.Broker, error) { return Open(ctx, u.String()) }
+	open := func(ctx context.Context, u *url.URL) (courier.Broker, error) {
+		cfg, err := ParseURL(u)
+		if err != nil {
+			return nil, err
+		}
+		return New(ctx, cfg)
+	}
 	courier.Register("redis", open)
 	courier.Register("rediss", open)
 }
@@ -24,19 +31,28 @@ func init() {
 // Broker produces to and consumes from Redis streams. It is safe for concurrent use.
 type Broker struct {
 	client  redis.UniversalClient
-	owned   bool // made by Open: Close closes it
+	owned   bool // made by New: Close closes it
 	cfg     Config
 	log     *slog.Logger
-	addr    string // for errors and logs
+	addr    string // for logs and connection errors
 	nameTag string // ConsumerName, or host-pid
 
 	members driver.Owned // producers and consumers, closed with the broker
 }
 
-// Open connects to the Redis of a redis:// or rediss:// URL (see ParseURL), checks that it
-// answers, and returns a Broker that closes the connection when it is closed.
-func Open(ctx context.Context, rawURL string) (*Broker, error) {
-	opts, cfg, err := ParseURL(rawURL)
+var _ courier.Broker = (*Broker)(nil)
+
+// New connects to the Redis of cfg.URL, checks that it answers within ctx, and returns a
+// Broker that closes the connection when it is closed. It fails, naming the address, when
+// Redis does not answer.
+func New(ctx context.Context, cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("redis: new broker: %w: Config.URL is empty (NewWithClient takes a client of your own)", courier.ErrInvalidConfig)
+	}
+	opts, err := cfg.options()
 	if err != nil {
 		return nil, err
 	}
@@ -44,43 +60,39 @@ func Open(ctx context.Context, rawURL string) (*Broker, error) {
 	// even when Redis stops answering without closing the connection.
 	opts.ContextTimeoutEnabled = true
 	client := redis.NewClient(opts)
-	b, err := newBroker(client, true, opts.Addr, cfg)
-	if err != nil {
-		_ = client.Close()
-		return nil, err
-	}
+	b := newBroker(client, true, opts.Addr, cfg)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("redis: %s unreachable: %w", opts.Addr, err)
+		return nil, fmt.Errorf("redis: connect %s: %w", opts.Addr, err)
 	}
 	return b, nil
 }
 
-// New returns a Broker on a client the caller made (a *redis.Client, *redis.ClusterClient,
-// a sentinel failover client...). The Broker never closes it: the caller does, after closing
-// the Broker. New does no I/O.
+// NewWithClient returns a Broker on a client the caller made (a *redis.Client,
+// *redis.ClusterClient, a sentinel failover client...) and owns: the Broker never closes it;
+// the caller does, after closing the Broker. cfg.URL is ignored. NewWithClient does no I/O.
 //
 // On Redis Cluster each stream lives in one slot; a consumer reading several topics reads
 // them with one XREADGROUP, so their stream keys must share a hash slot (a {tag} in Prefix or
 // in the topic names).
-func New(client redis.UniversalClient, cfg Config) (*Broker, error) {
+func NewWithClient(client redis.UniversalClient, cfg Config) (*Broker, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: redis: New needs a client", courier.ErrInvalidConfig)
+		return nil, fmt.Errorf("redis: new broker: %w: NewWithClient needs a client", courier.ErrInvalidConfig)
 	}
-	return newBroker(client, false, "", cfg)
-}
-
-func newBroker(client redis.UniversalClient, owned bool, addr string, cfg Config) (*Broker, error) {
+	cfg.URL = ""
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
-	if addr == "" {
-		addr = "redis"
-		if c, ok := client.(*redis.Client); ok {
-			addr = c.Options().Addr
-		}
+	addr := "redis"
+	if c, ok := client.(*redis.Client); ok {
+		addr = c.Options().Addr
 	}
+	return newBroker(client, false, addr, cfg), nil
+}
+
+// newBroker returns a Broker on client; cfg is valid.
+func newBroker(client redis.UniversalClient, owned bool, addr string, cfg Config) *Broker {
+	cfg = cfg.withDefaults()
 	tag := cfg.ConsumerName
 	if tag == "" {
 		host, _ := os.Hostname()
@@ -89,11 +101,31 @@ func newBroker(client redis.UniversalClient, owned bool, addr string, cfg Config
 	return &Broker{
 		client: client, owned: owned, cfg: cfg, addr: addr, nameTag: tag,
 		log: cfg.Logger.With("broker", "redis", "addr", addr),
-	}, nil
+	}
 }
 
-// Client returns the go-redis client the broker uses.
-func (b *Broker) Client() redis.UniversalClient { return b.client }
+// As is the escape hatch to the go-redis client under the Broker, for the commands courier
+// does not cover (XINFO, XTRIM, a Lua script of your own...). target must be a pointer to a
+// redis.UniversalClient (or another interface the client has, such as redis.Cmdable), or to the
+// client's concrete type (*redis.Client for a Broker made by
+// New; *redis.ClusterClient and others when NewWithClient got one): As sets it and reports
+// true, or reports false and leaves it alone. The client stays the Broker's when New made it:
+// do not close it.
+//
+//	var c redis.UniversalClient
+//	if b.As(&c) { n, err := c.XLen(ctx, "orders").Result() }
+func (b *Broker) As(target any) bool {
+	t := reflect.ValueOf(target)
+	if t.Kind() != reflect.Pointer || t.IsNil() {
+		return false
+	}
+	c := reflect.ValueOf(b.client)
+	if !c.Type().AssignableTo(t.Elem().Type()) {
+		return false
+	}
+	t.Elem().Set(c)
+	return true
+}
 
 // streamKey is the Redis key of topic.
 func (b *Broker) streamKey(topic string) string { return b.cfg.Prefix + topic }
@@ -120,7 +152,7 @@ func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (c
 	}
 	c := newConsumer(b, cfg, b.nameTag+"-"+randomHex(4))
 	for _, s := range c.streams {
-		if err := c.ensureGroup(ctx, s); err != nil {
+		if err := c.ensureGroup(ctx, "new consumer", s); err != nil {
 			return nil, err
 		}
 	}
@@ -132,14 +164,14 @@ func (b *Broker) NewConsumer(ctx context.Context, cfg courier.ConsumerConfig) (c
 }
 
 // Close closes every producer and consumer made from b (their Consume returns), then the
-// client if Open made it. Idempotent.
+// client if New made it. Idempotent.
 func (b *Broker) Close() error {
 	if first, _ := b.members.Close(); !first {
 		return nil
 	}
 	if b.owned {
 		if err := b.client.Close(); err != nil {
-			return fmt.Errorf("redis: %s: close: %w", b.addr, err)
+			return fmt.Errorf("redis: close %s: %w", b.addr, err)
 		}
 	}
 	return nil

@@ -38,13 +38,13 @@ func (r *run) claimPass(ctx context.Context) (more bool, err error) {
 			return false, err
 		}
 		if len(res) != 3 {
-			return false, c.errorf(s, "claim script returned %d values", len(res))
+			return false, c.errorf("consume", s, "claim script returned %d values", len(res))
 		}
 		cursor, _ := res[0].(string)
 		entries, _ := res[1].([]any)
 		counts, _ := res[2].([]any)
 		if cursor == "" || len(counts) != len(entries) {
-			return false, c.errorf(s, "claim script returned an unexpected reply")
+			return false, c.errorf("consume", s, "claim script returned an unexpected reply")
 		}
 		r.cursors[i] = cursor
 		if len(entries) > 0 {
@@ -59,7 +59,7 @@ func (r *run) claimPass(ctx context.Context) (more bool, err error) {
 			if pair, ok := e.([]any); ok && len(pair) == 2 {
 				id, _ = pair[0].(string)
 				fields, _ := pair[1].([]any)
-				msg, err = decodePairs(s.topic, fields)
+				msg, err = c.b.cfg.layout().decodePairs(s.topic, id, fields)
 				if n, ok := counts[j].(int64); ok {
 					msg.Attempt = int(n)
 				}

@@ -34,8 +34,15 @@ const (
 	DefaultSendRetryTimeout = 10 * time.Second
 )
 
-// Config is the adapter's own configuration. The zero Config is ready to use.
+// Config configures a Broker. New needs URL; NewWithClient ignores it. The zero values of the
+// other fields select the defaults.
 type Config struct {
+	// URL is the redis:// or rediss:// URL New connects to: address, user, password, database
+	// number, TLS (rediss), and go-redis's connection parameters (pool_size, dial_timeout,
+	// read_timeout, client_name, protocol, skip_verify...) in its query. ParseURL takes
+	// courier's own parameters out of a URL into the fields below and leaves the rest here.
+	URL string
+
 	// Prefix is put before every topic to make its stream key ("orders" with Prefix "app:" is
 	// the stream "app:orders"). Delivered messages carry the topic without it.
 	Prefix string
@@ -68,6 +75,12 @@ type Config struct {
 	ClaimIdle time.Duration
 	// ClaimInterval is how often a consumer runs XAUTOCLAIM; 0 means DefaultClaimInterval.
 	ClaimInterval time.Duration
+	// ValueField is the entry field that holds a message's Value, in the entries Send writes
+	// and in those it reads, whatever wrote them; default "v". Entries of other layouts (an
+	// XADD of another client) are delivered with this field as the Value (nil when absent),
+	// every other field as a header of the same name, and an ID and Timestamp derived from
+	// the entry ID. It may not be one of courier's own fields: id, ts, key, or h:<name>.
+	ValueField string
 	// ConsumerName names this process's consumers in their groups; each consumer adds a
 	// unique suffix. Empty means the host name and process ID.
 	ConsumerName string
@@ -79,6 +92,11 @@ type Config struct {
 // Validate says what is wrong with c, wrapping courier.ErrInvalidConfig.
 func (c Config) Validate() error {
 	var problems []string
+	if c.URL != "" {
+		if _, err := c.options(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	neg := func(name string, v int64) {
 		if v < 0 {
 			problems = append(problems, fmt.Sprintf("negative %s %d", name, v))
@@ -101,8 +119,12 @@ func (c Config) Validate() error {
 	if c.ClaimIdle > 0 && c.ClaimIdle < 3*time.Millisecond {
 		problems = append(problems, fmt.Sprintf("ClaimIdle %v is too short to keep live entries from being claimed", c.ClaimIdle))
 	}
+	switch v := c.ValueField; {
+	case v == fieldID || v == fieldTimestamp || v == fieldKey || strings.HasPrefix(v, headerPrefix):
+		problems = append(problems, fmt.Sprintf("ValueField %q is one of courier's own fields (id, ts, key, h:<name>)", v))
+	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: redis: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
+		return fmt.Errorf("redis: config: %w: %s", courier.ErrInvalidConfig, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -115,8 +137,12 @@ func (c Config) withDefaults() Config {
 	c.ClaimIdle = cmp.Or(c.ClaimIdle, DefaultClaimIdle)
 	c.ClaimInterval = cmp.Or(c.ClaimInterval, DefaultClaimInterval)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.ValueField = cmp.Or(c.ValueField, fieldValue)
 	return c
 }
+
+// layout is how entries are written and read under c (with its defaults).
+func (c Config) layout() layout { return layout{valueField: c.ValueField} }
 
 // URL query parameters that set Config fields. Every other parameter goes to go-redis's
 // redis.ParseURL, which knows the connection settings (pool_size, dial_timeout, read_timeout,
@@ -124,6 +150,7 @@ func (c Config) withDefaults() Config {
 var configParams = urlparams.Params[Config]{
 	"prefix":             urlparams.String(func(c *Config) *string { return &c.Prefix }),
 	"consumer_name":      urlparams.String(func(c *Config) *string { return &c.ConsumerName }),
+	"value_field":        urlparams.String(func(c *Config) *string { return &c.ValueField }),
 	"max_message_bytes":  urlparams.Int(func(c *Config) *int { return &c.MaxMessageBytes }),
 	"trim_max_len":       urlparams.Int(func(c *Config) *int64 { return &c.TrimMaxLen }),
 	"read_count":         urlparams.Int(func(c *Config) *int { return &c.ReadCount }),
@@ -134,28 +161,46 @@ var configParams = urlparams.Params[Config]{
 	"claim_interval":     urlparams.Duration(func(c *Config) *time.Duration { return &c.ClaimInterval }),
 }
 
-// ParseURL reads a redis:// or rediss:// URL: go-redis's redis.ParseURL takes the address,
-// user, password, database number, TLS (rediss) and its connection parameters, and the
-// parameters prefix, consumer_name, max_message_bytes, trim_max_len, trim_max_age,
-// send_retry_timeout, read_count, block, claim_idle and claim_interval set the Config.
-// An unknown parameter is an error.
-func ParseURL(rawURL string) (*redis.Options, Config, error) {
+// ParseURL reads a Config from a redis:// or rediss:// URL. The parameters prefix,
+// consumer_name, max_message_bytes, trim_max_len, trim_max_age, send_retry_timeout, read_count,
+// block, claim_idle and claim_interval set the Config's fields; the URL without them becomes
+// Config.URL, whose address, credentials, database number, TLS (rediss) and remaining
+// parameters go-redis reads (redis.ParseURL). An unknown parameter is an error.
+func ParseURL(u *url.URL) (Config, error) {
 	var cfg Config
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, cfg, fmt.Errorf("%w: redis: malformed URL: %w", courier.ErrInvalidConfig, err)
-	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, cfg, fmt.Errorf("%w: redis: URL scheme is %q, want redis or rediss", courier.ErrInvalidConfig, u.Scheme)
+		return cfg, fmt.Errorf("redis: parse URL: %w: scheme is %q, want redis or rediss", courier.ErrInvalidConfig, u.Scheme)
 	}
 	q := u.Query()
 	if err := configParams.Take("redis", q, &cfg); err != nil { // the rest is go-redis's
-		return nil, cfg, err
+		return cfg, err
 	}
-	u.RawQuery = q.Encode()
-	opts, err := redis.ParseURL(u.String())
+	rest := *u
+	rest.RawQuery = q.Encode()
+	cfg.URL = rest.String()
+	return cfg, cfg.Validate()
+}
+
+// options returns go-redis's options for c.URL. Its error names the URL without its password.
+func (c Config) options() (*redis.Options, error) {
+	u, err := url.Parse(c.URL)
 	if err != nil {
-		return nil, cfg, fmt.Errorf("%w: redis: URL %q: %w", courier.ErrInvalidConfig, u.Redacted(), err)
+		return nil, fmt.Errorf("URL: %w", redactErr(err))
 	}
-	return opts, cfg, cfg.Validate()
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, fmt.Errorf("URL scheme is %q, want redis or rediss", u.Scheme)
+	}
+	opts, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("URL %q: %w", u.Redacted(), err)
+	}
+	return opts, nil
+}
+
+// redactErr drops the URL, and with it any password, from a url.Parse error.
+func redactErr(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return fmt.Errorf("malformed URL: %w", ue.Err)
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package redisstreams
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -37,11 +38,10 @@ func TestParseURL(t *testing.T) {
 		{url: "redis://h/0?claim_idle=-1s", wantErr: "negative ClaimIdle"},
 		{url: "redis://h/x", wantErr: "invalid database"},
 		{url: "amqp://h/", wantErr: "want redis or rediss"},
-		{url: "redis://h:port/", wantErr: "malformed URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			opts, cfg, err := ParseURL(tt.url)
+			cfg, err := ParseURL(mustURL(t, tt.url))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, courier.ErrInvalidConfig) {
 					t.Fatalf("error %v, want one wrapping ErrInvalidConfig and containing %q", err, tt.wantErr)
@@ -51,24 +51,51 @@ func TestParseURL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			opts, err := cfg.options()
+			if err != nil {
+				t.Fatalf("options of %q: %v", cfg.URL, err)
+			}
 			if opts.Addr != tt.addr || opts.DB != tt.db || opts.Username != tt.user || opts.Password != tt.pass || (opts.TLSConfig != nil) != tt.tls {
 				t.Errorf("options addr %q db %d user %q pass %q tls %v; want %q %d %q %q %v",
 					opts.Addr, opts.DB, opts.Username, opts.Password, opts.TLSConfig != nil, tt.addr, tt.db, tt.user, tt.pass, tt.tls)
 			}
+			if strings.Contains(cfg.URL, "prefix=") {
+				t.Errorf("Config.URL %q keeps courier's parameters", cfg.URL)
+			}
+			cfg.URL = ""
 			if cfg != tt.cfg {
 				t.Errorf("config %+v, want %+v", cfg, tt.cfg)
 			}
 		})
 	}
-	if opts, _, err := ParseURL("redis://h/0?pool_size=7"); err != nil || opts.PoolSize != 7 {
+	cfg, err := ParseURL(mustURL(t, "redis://h/0?pool_size=7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts, err := cfg.options(); err != nil || opts.PoolSize != 7 {
 		t.Errorf("pool_size not passed to go-redis: %v, %v", opts, err)
 	}
 }
 
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 func TestParseURLHidesPassword(t *testing.T) {
-	_, _, err := ParseURL("redis://u:topsecret@h/0?bogus=1")
+	_, err := ParseURL(mustURL(t, "redis://u:topsecret@h/0?bogus=1"))
 	if err == nil || strings.Contains(err.Error(), "topsecret") {
 		t.Errorf("error %v: want an error without the password", err)
+	}
+	for _, raw := range []string{"redis://u:topsecret@h:port/", "redis://u:topsecret@h/0?bogus=1", "amqp://u:topsecret@h/"} {
+		err := Config{URL: raw}.Validate()
+		if err == nil || !errors.Is(err, courier.ErrInvalidConfig) || strings.Contains(err.Error(), "topsecret") {
+			t.Errorf("Validate of URL %q = %v: want ErrInvalidConfig without the password", raw, err)
+		}
 	}
 }
 

@@ -56,5 +56,9 @@ func TestConformance(t *testing.T) {
 		Replay:          true,
 		NilValue:        true,
 		MaxMessageBytes: testMaxMessageBytes,
+		// Redis hands a stream's entries to a group's consumers in turn, whatever their key.
+		KeyOrder: brokertest.OrderWithinConsumer,
+		// Attempt is the entry's delivery count in the group's pending list.
+		RedeliveryCount: true,
 	})
 }

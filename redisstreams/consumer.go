@@ -37,7 +37,7 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {
 		byKey: make(map[string]int, len(cfg.Topics)),
 		log:   cfg.Logger.With("broker", "redis", "addr", b.addr, "group", cfg.Group, "consumer", name),
 	}
-	c.guard.Name = fmt.Sprintf("redis: %s: group %q", b.addr, cfg.Group)
+	c.guard.Name = fmt.Sprintf("redis: group %q", cfg.Group)
 	for i, t := range cfg.Topics {
 		s := &stream{topic: t, key: b.streamKey(t)}
 		c.streams = append(c.streams, s)
@@ -46,33 +46,33 @@ func newConsumer(b *Broker, cfg courier.ConsumerConfig, name string) *consumer {
 	return c
 }
 
-// ensureGroup creates the group on s (and s) if missing.
-func (c *consumer) ensureGroup(ctx context.Context, s *stream) error {
+// ensureGroup creates the group on s (and s) if missing; op names the operation for errors.
+func (c *consumer) ensureGroup(ctx context.Context, op string, s *stream) error {
 	start := "0"
 	if c.cfg.StartFrom == courier.StartNewest {
 		start = "$"
 	}
 	err := c.b.client.XGroupCreateMkStream(ctx, s.key, c.cfg.Group, start).Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return c.errorf(s, "create group: %w", err)
+		return c.errorf(op, s, "create group: %w", err)
 	}
 	return nil
 }
 
-// errorf wraps err with the broker, topic and group it concerns.
-func (c *consumer) errorf(s *stream, format string, args ...any) error {
-	return fmt.Errorf("redis: %s: topic %q, group %q: %w", c.b.addr, s.topic, c.cfg.Group, fmt.Errorf(format, args...))
+// errorf wraps err with the broker, operation, topic and group it concerns.
+func (c *consumer) errorf(op string, s *stream, format string, args ...any) error {
+	return fmt.Errorf("redis: %s %s: group %q: %w", op, s.topic, c.cfg.Group, fmt.Errorf(format, args...))
 }
 
 // Consume delivers the group's messages to h until ctx ends or Close is called, then returns
 // nil. It returns an error when it cannot go on: its client was closed, or a stream key
 // holds something other than a stream.
-func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) error {
+func (c *consumer) Consume(ctx context.Context, h courier.MessageHandler) (err error) {
 	ctx, finish, runs, err := c.guard.Start(ctx, h)
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer finish(&err)
 	return newRun(ctx, c, h).consume(ctx, runs == 1)
 }
 

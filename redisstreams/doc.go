@@ -5,8 +5,14 @@
 //	import _ "github.com/courier-go/courier/redisstreams"
 //	b, err := courier.Open(ctx, "redis://:password@host:6379/0?prefix=app:")
 //
-// or call Open with a URL, or New with a client of your own (*redis.Client, a cluster or
-// sentinel client), which the Broker never closes. ParseURL lists the URL parameters.
+// or call New with a Config (ParseURL makes one from a URL and lists the URL parameters), or
+// NewWithClient with a go-redis client of your own (*redis.Client, a cluster or sentinel
+// client), which the Broker never closes. Broker.As reaches the client for the commands
+// courier does not cover.
+//
+// The Broker's Config.Logger receives the logs of its producers and consumers (a consumer's
+// courier.ConsumerConfig.Logger takes its place for that consumer). go-redis's own few logs
+// (failed dials of its pool) go to its process-wide logger, which redis.SetLogger replaces.
 //
 // # Mapping
 //
@@ -30,11 +36,20 @@
 //	key       the message Key; absent when the Key is empty
 //	h:<name>  one field per header <name>, holding its value
 //	v         the Value, byte for byte; ABSENT when the Value is nil, present and empty
-//	          when the Value is empty
+//	          when the Value is empty (Config.ValueField names this field; "v" by default)
 //
 // The entry ID Redis assigns (ms-seq) is not the message ID: a message sent twice (a retried
-// XADD) has two entries with the same "id" field. Entries without the id and ts fields were
-// not written by courier; a consumer logs them and leaves them pending, where XPENDING shows them.
+// XADD) has two entries with the same "id" field.
+//
+// Entries of any other layout - those without both the id and ts fields, such as
+// `XADD orders * payload {...} source cli` from redis-cli or another client - are delivered
+// too: the Config.ValueField field is the Value (nil when the entry has none), every other
+// field is a header of the same name (key and h:... included), the Timestamp is the entry ID's
+// millisecond and the ID a UUIDv7 derived from the entry ID and the topic, the same in every
+// group and on every delivery. An entry that still cannot be decoded - a courier entry whose
+// ts field is not a number - is poison: it never reaches the handler, but goes at once to the
+// consumer's OnExhausted (courier.ConsumerConfig) with what could be read of it, so that it is
+// dead-lettered (package dlq) or dropped with a log, and acknowledged.
 //
 // # Consuming
 //

@@ -14,7 +14,7 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(killHelperEnv); spec != "" {
 		os.Exit(killHelper(spec)) // this process is the consumer TestKilledConsumerEntriesTakenOver kills
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.Main(m))
 }
 
 // redisURL returns the URL of the Redis the tests use: COURIER_REDIS_URL, else a container

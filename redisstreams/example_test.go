@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"time"
 
 	"github.com/courier-go/courier"
@@ -49,12 +50,35 @@ func Example() {
 	}
 }
 
-// Use a go-redis client of your own (here a cluster client); the Broker never closes it.
+// Make a Broker from a typed Config: every setting, and a Logger that its producers and
+// consumers log to.
 func ExampleNew() {
+	ctx := context.Background()
+	b, err := redisstreams.New(ctx, redisstreams.Config{
+		URL:       "redis://127.0.0.1:6379/0?pool_size=20", // go-redis reads the connection settings
+		Prefix:    "billing:",
+		ClaimIdle: time.Minute,
+		Logger:    slog.Default().With("service", "billing"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+
+	// As reaches the go-redis client for what courier does not cover.
+	var client redis.UniversalClient
+	if b.As(&client) {
+		n, err := client.XLen(ctx, "billing:orders").Result()
+		fmt.Println(n, err)
+	}
+}
+
+// Use a go-redis client of your own (here a cluster client); the Broker never closes it.
+func ExampleNewWithClient() {
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"10.0.0.1:6379", "10.0.0.2:6379"}})
 	defer client.Close()
 	// The {orders} hash tag keeps the streams of one consumer in one cluster slot.
-	b, err := redisstreams.New(client, redisstreams.Config{Prefix: "{orders}:", TrimMaxAge: 7 * 24 * time.Hour})
+	b, err := redisstreams.NewWithClient(client, redisstreams.Config{Prefix: "{orders}:", TrimMaxAge: 7 * 24 * time.Hour})
 	if err != nil {
 		log.Fatal(err)
 	}

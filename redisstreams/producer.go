@@ -41,7 +41,7 @@ func (p *producer) enter() bool {
 // Config.SendRetryTimeout) until ctx ends.
 func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	if !p.enter() {
-		return courier.ErrClosed
+		return fmt.Errorf("redis: send %s: %w", msg.Topic, courier.ErrClosed)
 	}
 	defer p.mu.RUnlock()
 	args, err := p.prepare(msg)
@@ -50,7 +50,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 	}
 	err = p.withRetry(ctx, func(ctx context.Context) error { return p.b.client.Do(ctx, args...).Err() })
 	if err != nil {
-		return fmt.Errorf("redis: %s: send to %q: %w", p.b.addr, msg.Topic, err)
+		return fmt.Errorf("redis: send %s: %w", msg.Topic, err)
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ func (p *producer) Send(ctx context.Context, msg courier.Message) error {
 // ones are sent all the same.
 func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error {
 	if !p.enter() {
-		return courier.ErrClosed
+		return fmt.Errorf("redis: send batch: %w", courier.ErrClosed)
 	}
 	defer p.mu.RUnlock()
 	errs := make([]error, len(msgs))
@@ -88,14 +88,14 @@ func (p *producer) SendBatch(ctx context.Context, msgs []courier.Message) error 
 				again = append(again, i)
 				retry = err
 			default:
-				errs[i] = fmt.Errorf("redis: %s: send to %q: %w", p.b.addr, msgs[i].Topic, err)
+				errs[i] = fmt.Errorf("redis: send %s: %w", msgs[i].Topic, err)
 			}
 		}
 		todo = again
 		return retry
 	})
 	for _, i := range todo { // given up while Redis was unreachable
-		errs[i] = fmt.Errorf("redis: %s: send to %q: %w", p.b.addr, msgs[i].Topic, err)
+		errs[i] = fmt.Errorf("redis: send %s: %w", msgs[i].Topic, err)
 	}
 	return driver.NewBatchError(errs)
 }
@@ -108,10 +108,10 @@ func (p *producer) prepare(msg courier.Message) ([]any, error) {
 		err = checkTimestamp(&msg)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("redis: send to %q: %w", msg.Topic, err)
+		return nil, fmt.Errorf("redis: send %s: %w", msg.Topic, err)
 	}
 	if n := msg.Size(); n > p.b.cfg.MaxMessageBytes {
-		return nil, fmt.Errorf("redis: send to %q: %w: %d bytes, limit %d (Config.MaxMessageBytes)",
+		return nil, fmt.Errorf("redis: send %s: %w: %d bytes, limit %d (Config.MaxMessageBytes)",
 			msg.Topic, courier.ErrMessageTooLarge, n, p.b.cfg.MaxMessageBytes)
 	}
 	args := make([]any, 0, 14+2*len(msg.Headers))
@@ -123,7 +123,7 @@ func (p *producer) prepare(msg courier.Message) ([]any, error) {
 		args = append(args, "minid", "~", strconv.FormatInt(time.Now().Add(-p.b.cfg.TrimMaxAge).UnixMilli(), 10)+"-0")
 	}
 	args = append(args, "*")
-	return encode(&msg, args), nil
+	return p.b.cfg.layout().encode(&msg, args), nil
 }
 
 // withRetry runs op until it succeeds, fails for good, or the retry time runs out: the

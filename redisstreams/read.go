@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,7 +60,7 @@ func (r *run) loop(ctx context.Context) error {
 			for _, xs := range f.res {
 				i := c.byKey[xs.Stream]
 				for _, m := range xs.Messages {
-					msg, err := decodeMap(c.streams[i].topic, m.Values)
+					msg, err := c.b.cfg.layout().decodeMap(c.streams[i].topic, m.ID, m.Values)
 					r.add(i, m.ID, msg, err)
 				}
 			}
@@ -163,18 +164,18 @@ func (r *run) readFailed(ctx context.Context, err error, failures *int) error {
 	case ctx.Err() != nil:
 		return nil
 	case errors.Is(err, redis.ErrClosed):
-		return fmt.Errorf("redis: %s: group %q: consume: %w", c.b.addr, c.cfg.Group, err)
+		return fmt.Errorf("redis: consume %s: group %q: %w", strings.Join(c.cfg.Topics, ","), c.cfg.Group, err)
 	case isNoGroup(err):
 		// The stream or group is gone (deleted, or Redis restarted without persistence):
 		// make it again and read on.
 		c.log.Warn("redis: group missing; creating it again", "err", err)
 		for _, s := range c.streams {
-			if cerr := c.ensureGroup(ctx, s); cerr != nil {
+			if cerr := c.ensureGroup(ctx, "consume", s); cerr != nil {
 				err = cerr
 			}
 		}
 	case !transient(err):
-		return fmt.Errorf("redis: %s: group %q: consume: %w", c.b.addr, c.cfg.Group, err)
+		return fmt.Errorf("redis: consume %s: group %q: %w", strings.Join(c.cfg.Topics, ","), c.cfg.Group, err)
 	}
 	*failures++
 	if *failures == 1 {
@@ -184,17 +185,21 @@ func (r *run) readFailed(ctx context.Context, err error, failures *int) error {
 	return nil
 }
 
-// add appends one entry to the batch to submit. An entry that is not a courier message is
-// left pending, where XPENDING shows it, and logged.
+// add appends one entry to the batch to submit. An entry that cannot be decoded (a
+// courier entry whose fields are damaged) goes to the engine as Undecodable, with what could
+// be read of it: the consumer's OnExhausted settles it (drops it with a log by default, or
+// dead-letters it), instead of it staying pending and coming back for good.
 func (r *run) add(i int, id string, msg courier.Message, decodeErr error) {
-	if decodeErr != nil {
-		r.c.log.Error("redis: stream entry is not a courier message; left pending", "topic", r.c.streams[i].topic,
-			"entry", id, "err", decodeErr)
-		r.settled(i, id) // not this consumer's to keep: it goes idle, for XPENDING and XAUTOCLAIM to show
+	if id == "" { // a reply without an entry ID: nothing to settle it by
+		r.c.log.Error("redis: malformed entry in a reply; skipped", "topic", r.c.streams[i].topic, "err", decodeErr)
 		return
 	}
+	d := driver.Delivery{Msg: msg, Tag: uint64(i)}
+	if decodeErr != nil {
+		d.Undecodable = fmt.Errorf("redis: consume %s: entry %s cannot be decoded: %w", r.c.streams[i].topic, id, decodeErr)
+	}
 	r.ids = append(r.ids, id)
-	r.batch = append(r.batch, driver.Delivery{Msg: msg, Tag: uint64(i)})
+	r.batch = append(r.batch, d)
 }
 
 // submitBatch hands the batch, already held, to the engine; false if the engine no longer

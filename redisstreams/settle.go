@@ -24,10 +24,10 @@ func (r *run) Retry(ctx context.Context, d driver.Delivery) (driver.Delivery, er
 		switch {
 		case err == nil && n == -1:
 			r.settled(int(d.Tag), id)
-			return d, c.errorf(s, "entry %s is no longer pending with consumer %s: another consumer took it over", id, c.name)
+			return d, c.errorf("consume", s, "entry %s is no longer pending with consumer %s: another consumer took it over", id, c.name)
 		case err == nil && n == -2:
 			r.settled(int(d.Tag), id)
-			return d, c.errorf(s, "entry %s was deleted from the stream (trimmed) before it could be retried", id)
+			return d, c.errorf("consume", s, "entry %s was deleted from the stream (trimmed) before it could be retried", id)
 		case err == nil:
 			d.Msg.Attempt = int(n)
 			return d, nil
@@ -35,7 +35,7 @@ func (r *run) Retry(ctx context.Context, d driver.Delivery) (driver.Delivery, er
 			// Still pending with this consumer but no longer held: it goes idle and the
 			// group takes it over after ClaimIdle.
 			r.settled(int(d.Tag), id)
-			return d, c.errorf(s, "re-claim entry %s for retry: %w", id, err)
+			return d, c.errorf("consume", s, "re-claim entry %s for retry: %w", id, err)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func run(ctx context.Context, url string) error {
 				return fmt.Errorf("database busy (try %d)", n)
 			}
 		case v == "poison" && !fixed.Load():
-			return dlq.Permanent(errors.New("cannot parse order"))
+			return courier.Permanent(errors.New("cannot parse order"))
 		}
 		fmt.Printf("handled %-6s attempt %d replays %s\n", m.Value, m.Attempt, orZero(m.Headers[dlq.HeaderReplayCount]))
 		handled <- string(m.Value)
@@ -75,11 +75,6 @@ func run(ctx context.Context, url string) error {
 	})
 
 	const group = "billing"
-	retry, err := dlq.Retry(dlq.RetryConfig{MaxAttempts: 5,
-		Backoff: courier.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2, Jitter: 0.2}})
-	if err != nil {
-		return err
-	}
 	deadLetter, err := dlq.DeadLetter(p, dlq.DeadLetterConfig{Group: group})
 	if err != nil {
 		return err
@@ -87,8 +82,11 @@ func run(ctx context.Context, url string) error {
 	dead := make(chan courier.Message, 10)
 	watch := courier.HandlerFunc(func(_ context.Context, m courier.Message) error { dead <- m; return nil })
 
-	stopMain, err := consume(ctx, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: 3},
-		courier.Chain(handler, deadLetter, retry))
+	// The consumer retries a failed message in its place (later messages of its key wait),
+	// five times at most, then hands it to the dead-letter hook.
+	stopMain, err := consume(ctx, b, courier.ConsumerConfig{Group: group, Topics: []string{topic}, Concurrency: 3,
+		MaxAttempts: 5, Backoff: courier.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2, Jitter: 0.2},
+		OnExhausted: deadLetter}, handler)
 	if err != nil {
 		return err
 	}

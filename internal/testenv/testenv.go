@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,17 +56,74 @@ func Broker(t testing.TB, env string, start Starter) string {
 		}
 		why = "no " + env + " set, and starting a container failed: " + err.Error()
 	}
-	Unavailable(t, why)
+	unavailable(t, env, why)
 	return ""
 }
 
 // Unavailable skips the test for want of a broker, or fails it when Required.
 func Unavailable(t testing.TB, why string) {
 	t.Helper()
+	unavailable(t, "", why)
+}
+
+func unavailable(t testing.TB, env, why string) {
+	t.Helper()
 	if Required() {
 		t.Fatalf("broker unavailable and %s=1 forbids skipping: %s", RequireBrokers, why)
 	}
+	skips.Lock()
+	skips.n++
+	if env != "" {
+		skips.vars[env] = true
+	}
+	skips.Unlock()
 	t.Skipf("skipped: broker unavailable: %s (set the COURIER_* variables, or run a Docker engine)", why)
+}
+
+// skips counts the tests of this process skipped for want of a broker, and the variables
+// that would have named one.
+var skips = struct {
+	sync.Mutex
+	n    int
+	vars map[string]bool
+}{vars: map[string]bool{}}
+
+// Main runs a package's tests (call it from TestMain: os.Exit(testenv.Main(m))) and then
+// reports, as Report does, the tests skipped for want of a broker.
+func Main(m *testing.M) int {
+	code := m.Run()
+	Report()
+	return code
+}
+
+// Report says how many tests of this package were skipped for want of a broker, and which
+// variables to set, when any were. go test shows a passing package's output only with -v, so
+// the line also goes to the terminal (/dev/tty) when there is one: a developer who runs
+// `go test ./...` without the variables sees which packages tested less than they seem to.
+func Report() {
+	skips.Lock()
+	n := skips.n
+	vars := make([]string, 0, len(skips.vars))
+	for v := range skips.vars {
+		vars = append(vars, v)
+	}
+	skips.Unlock()
+	if n == 0 {
+		return
+	}
+	slices.Sort(vars)
+	set := "the COURIER_* variables"
+	if len(vars) > 0 {
+		set = strings.Join(vars, ", ")
+	}
+	pkg := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
+	line := fmt.Sprintf("courier: %s: %d tests skipped for want of a broker: set %s (or run a Docker engine); %s=1 makes them fail instead\n",
+		pkg, n, set, RequireBrokers)
+	fmt.Print(line)
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		_, _ = tty.WriteString(line)
+		_ = tty.Close()
+	}
 }
 
 // Container returns a Starter that runs a broker of the given kind (redis, rabbitmq, kafka,

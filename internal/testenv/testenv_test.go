@@ -69,3 +69,29 @@ func TestContainerWithDockerHostRunsTheCommand(t *testing.T) {
 		t.Fatalf("Container with a DOCKER_HOST but no go command: err %v, want one naming %s", err, containerCommand)
 	}
 }
+
+func TestReportCountsSkips(t *testing.T) {
+	skips.Lock()
+	saved := skips.n
+	skips.n = 0
+	skips.Unlock()
+	t.Cleanup(func() {
+		skips.Lock()
+		skips.n = saved
+		delete(skips.vars, RedisURL)
+		skips.Unlock()
+	})
+	t.Setenv(RequireBrokers, "")
+	t.Setenv(RedisURL, "")
+	f := &fakeT{TB: t}
+	Broker(f, RedisURL, nil)
+	if !f.skipped {
+		t.Fatal("Broker without its variable did not skip")
+	}
+	skips.Lock()
+	n, named := skips.n, skips.vars[RedisURL]
+	skips.Unlock()
+	if n != 1 || !named {
+		t.Errorf("after one skip: count %d, %s recorded %v", n, RedisURL, named)
+	}
+}

@@ -29,11 +29,11 @@ func (p Params[C]) Apply(broker string, q url.Values, cfg *C) error {
 		set, ok := p[k]
 		if !ok {
 			known := slices.Sorted(maps.Keys(p))
-			return fmt.Errorf("%w: %s: unknown URL parameter %q (known: %s)", courier.ErrInvalidConfig, broker, k, strings.Join(known, ", "))
+			return fmt.Errorf("%s: parse URL: %w: unknown URL parameter %q (known: %s)", broker, courier.ErrInvalidConfig, k, strings.Join(known, ", "))
 		}
 		v := q[k][len(q[k])-1]
 		if err := set(cfg, v); err != nil {
-			return fmt.Errorf("%w: %s: URL parameter %s=%q: %w", courier.ErrInvalidConfig, broker, k, v, err)
+			return fmt.Errorf("%s: parse URL: %w: URL parameter %s=%q: %w", broker, courier.ErrInvalidConfig, k, v, err)
 		}
 	}
 	return nil

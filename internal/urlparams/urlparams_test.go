@@ -44,12 +44,12 @@ func TestApply(t *testing.T) {
 		t.Errorf("timeout=30: %v, %v; want 30s", c.Timeout, err)
 	}
 	for query, want := range map[string]string{
-		"nme=x":        `test: unknown URL parameter "nme" (known: color, n, name, on, small, timeout)`,
-		"color=green":  `test: URL parameter color="green": want one of blue, red`,
-		"small=40000":  `test: URL parameter small="40000": not a whole number of 16 bits`,
-		"on=maybe":     `test: URL parameter on="maybe": not true or false`,
-		"n=1.5":        `test: URL parameter n="1.5": not a whole number`,
-		"timeout=soon": `test: URL parameter timeout="soon": not a duration`,
+		"nme=x":        `test: parse URL: courier: invalid config: unknown URL parameter "nme" (known: color, n, name, on, small, timeout)`,
+		"color=green":  `test: parse URL: courier: invalid config: URL parameter color="green": want one of blue, red`,
+		"small=40000":  `test: parse URL: courier: invalid config: URL parameter small="40000": not a whole number of 16 bits`,
+		"on=maybe":     `test: parse URL: courier: invalid config: URL parameter on="maybe": not true or false`,
+		"n=1.5":        `test: parse URL: courier: invalid config: URL parameter n="1.5": not a whole number`,
+		"timeout=soon": `test: parse URL: courier: invalid config: URL parameter timeout="soon": not a duration`,
 	} {
 		q, _ := url.ParseQuery(query)
 		err := params.Apply("test", q, &config{})
@@ -67,7 +67,7 @@ func Example() {
 	fmt.Println(params.Apply("example", q, &c))
 	// Output:
 	// <nil> orders 5s
-	// courier: invalid config: example: unknown URL parameter "nmae" (known: color, n, name, on, small, timeout)
+	// example: parse URL: courier: invalid config: unknown URL parameter "nmae" (known: color, n, name, on, small, timeout)
 }
 
 // TestTake: the known parameters are applied and removed; the others stay for the client
