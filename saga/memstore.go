@@ -1,0 +1,203 @@
+package saga
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MemoryStore is a Store in process memory: for tests, examples and sagas that may be lost
+// with the process. The zero value is not usable; call NewMemoryStore.
+type MemoryStore struct {
+	mu   sync.Mutex
+	byID map[string]*Instance
+	due  dueHeap // (time, id, version) entries; stale ones are skipped when they surface
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{byID: map[string]*Instance{}}
+}
+
+func cloneInstance(inst Instance) Instance {
+	inst.Data = slices.Clone(inst.Data)
+	return inst
+}
+
+// Create implements Store.
+func (s *MemoryStore) Create(ctx context.Context, inst Instance) (Instance, error) {
+	if err := precheck(ctx, inst); err != nil {
+		return Instance{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.byID[inst.ID]; ok {
+		return cloneInstance(*old), fmt.Errorf("saga: create %q: %w", inst.ID, ErrExists)
+	}
+	inst = normalize(inst)
+	inst.Version = 1
+	s.put(inst)
+	return cloneInstance(inst), nil
+}
+
+// Get implements Store.
+func (s *MemoryStore) Get(ctx context.Context, id string) (Instance, error) {
+	if err := ctx.Err(); err != nil {
+		return Instance{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst, ok := s.byID[id]
+	if !ok {
+		return Instance{}, fmt.Errorf("saga: get %q: %w", id, ErrNotFound)
+	}
+	return cloneInstance(*inst), nil
+}
+
+// Save implements Store.
+func (s *MemoryStore) Save(ctx context.Context, inst Instance) (Instance, error) {
+	if err := precheck(ctx, inst); err != nil {
+		return Instance{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.byID[inst.ID]
+	if !ok {
+		return Instance{}, fmt.Errorf("saga: save %q: %w", inst.ID, ErrNotFound)
+	}
+	if old.Version != inst.Version {
+		return Instance{}, fmt.Errorf("saga: save %q at version %d (stored %d): %w", inst.ID, inst.Version, old.Version, ErrConflict)
+	}
+	inst = normalize(inst)
+	inst.Version++
+	inst.CreatedAt = old.CreatedAt
+	s.put(inst)
+	return cloneInstance(inst), nil
+}
+
+// Claim implements Store.
+func (s *MemoryStore) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Instance, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if owner == "" || lease <= 0 || limit <= 0 {
+		return nil, fmt.Errorf("saga: claim: need an owner, a positive lease and a positive limit (got %q, %v, %d)", owner, lease, limit)
+	}
+	now = truncate(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Instance
+	for len(out) < limit && len(s.due) > 0 && !s.due[0].at.After(now) {
+		e := heap.Pop(&s.due).(dueEntry)
+		inst, ok := s.byID[e.id]
+		if !ok || inst.Version != e.version || !inst.Due(now) {
+			continue // stale entry, or leased with the lease still running (its expiry has its own entry)
+		}
+		next := *inst
+		next.Version++
+		next.LeaseOwner, next.LeaseUntil = owner, now.Add(lease)
+		s.put(next)
+		out = append(out, cloneInstance(next))
+	}
+	return out, nil
+}
+
+// List implements Store.
+func (s *MemoryStore) List(ctx context.Context, q Query) ([]Instance, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	var out []Instance
+	for _, inst := range s.byID {
+		if (q.State == "" || inst.State == q.State) && (q.Definition == "" || inst.Definition == q.Definition) && inst.ID > q.AfterID {
+			out = append(out, cloneInstance(*inst))
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return strings.Compare(out[i].ID, out[j].ID) < 0 })
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// put stores inst and indexes when it is next due. s.mu is held.
+func (s *MemoryStore) put(inst Instance) {
+	stored := cloneInstance(inst)
+	s.byID[inst.ID] = &stored
+	if !inst.State.Active() || inst.WakeAt.IsZero() {
+		return
+	}
+	at := inst.WakeAt
+	if inst.LeaseOwner != "" && inst.LeaseUntil.After(at) {
+		at = inst.LeaseUntil
+	}
+	heap.Push(&s.due, dueEntry{at: at, id: inst.ID, version: inst.Version})
+	if len(s.due) > 1024 && len(s.due) > 4*len(s.byID) {
+		s.compact()
+	}
+}
+
+// compact drops the stale entries of the due heap.
+func (s *MemoryStore) compact() {
+	live := s.due[:0]
+	for _, e := range s.due {
+		if inst, ok := s.byID[e.id]; ok && inst.Version == e.version {
+			live = append(live, e)
+		}
+	}
+	s.due = live
+	heap.Init(&s.due)
+}
+
+// precheck refuses a write with an ended context or a malformed instance.
+func precheck(ctx context.Context, inst Instance) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return CheckInstance(inst)
+}
+
+func truncate(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Round(0).Truncate(time.Microsecond)
+}
+
+// normalize rounds inst's times to what every store keeps.
+func normalize(inst Instance) Instance {
+	inst.WakeAt, inst.LeaseUntil = truncate(inst.WakeAt), truncate(inst.LeaseUntil)
+	inst.CreatedAt, inst.UpdatedAt = truncate(inst.CreatedAt), truncate(inst.UpdatedAt)
+	return inst
+}
+
+type dueEntry struct {
+	at      time.Time
+	id      string
+	version int64
+}
+
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].id < h[j].id
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
