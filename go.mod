@@ -17,6 +17,7 @@ require (
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.5
+	pgregory.net/rapid v1.3.0
 )
 
 require (

@@ -1,9 +1,12 @@
 package saga_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +20,10 @@ import (
 	"github.com/courier-go/courier/saga"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler)) // tests that look at logs give their own logger
+	goleak.VerifyTestMain(m)
+}
 
 // recorder keeps the transitions an orchestrator reports and signals final and parked sagas.
 type recorder struct {
@@ -381,4 +387,42 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("New: error %v; want ErrInvalidConfig saying %q", err, c.want)
 		}
 	}
+}
+
+func TestLogsNameSagaAndStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		r := newRecorder()
+		def := saga.Definition{Name: "order", Steps: []saga.Step{{Name: "pay", Retry: saga.RetryPolicy{MaxAttempts: 1},
+			Action: func(context.Context, *saga.Exec) error { return errors.New("declined") }}}}
+		o, err := saga.New(saga.Config{Store: saga.NewMemoryStore(), Definitions: []saga.Definition{def}, OnTransition: r.record,
+			Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.Start(t.Context(), "order", "o-7", []byte("secret card number")); err != nil {
+			t.Fatal(err)
+		}
+		r.wait(t)
+		o.Close()
+		if strings.Contains(buf.String(), "secret") {
+			t.Fatal("logs contain the saga's data")
+		}
+		var failed map[string]any
+		for line := range strings.Lines(buf.String()) {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			if rec["saga_id"] != "o-7" || rec["saga"] != "order" {
+				t.Errorf("log line without the saga's ID and definition: %s", line)
+			}
+			if rec["msg"] == "saga: step-failed" {
+				failed = rec
+			}
+		}
+		if failed == nil || failed["step"] != "pay" || failed["error"] != "declined" || failed["level"] != "WARN" {
+			t.Fatalf("step-failed log line = %v; want step pay, the error, level WARN", failed)
+		}
+	})
 }
