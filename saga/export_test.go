@@ -6,7 +6,7 @@ func MemorySnapshot(s *MemoryStore) []Instance {
 	defer s.mu.Unlock()
 	out := make([]Instance, 0, len(s.byID))
 	for _, inst := range s.byID {
-		out = append(out, cloneInstance(*inst))
+		out = append(out, cloneInstance(inst))
 	}
 	return out
 }

@@ -15,13 +15,13 @@ import (
 // with the process. The zero value is not usable; call NewMemoryStore.
 type MemoryStore struct {
 	mu   sync.Mutex
-	byID map[string]*Instance
-	due  dueHeap // (time, id, version) entries; stale ones are skipped when they surface
+	byID map[string]Instance
+	due  dueHeap // one entry per active instance with a timer: when it may next be claimed
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{byID: map[string]*Instance{}}
+	return &MemoryStore{byID: map[string]Instance{}, due: dueHeap{index: map[string]int{}}}
 }
 
 func cloneInstance(inst Instance) Instance {
@@ -37,7 +37,7 @@ func (s *MemoryStore) Create(ctx context.Context, inst Instance) (Instance, erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.byID[inst.ID]; ok {
-		return cloneInstance(*old), fmt.Errorf("saga: create %q: %w", inst.ID, ErrExists)
+		return cloneInstance(old), fmt.Errorf("saga: create %q: %w", inst.ID, ErrExists)
 	}
 	inst = normalize(inst)
 	inst.Version = 1
@@ -56,7 +56,7 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (Instance, error) {
 	if !ok {
 		return Instance{}, fmt.Errorf("saga: get %q: %w", id, ErrNotFound)
 	}
-	return cloneInstance(*inst), nil
+	return cloneInstance(inst), nil
 }
 
 // Save implements Store.
@@ -92,13 +92,8 @@ func (s *MemoryStore) Claim(ctx context.Context, owner string, now time.Time, le
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Instance
-	for len(out) < limit && len(s.due) > 0 && !s.due[0].at.After(now) {
-		e := heap.Pop(&s.due).(dueEntry)
-		inst, ok := s.byID[e.id]
-		if !ok || inst.Version != e.version || !inst.Due(now) {
-			continue // stale entry, or leased with the lease still running (its expiry has its own entry)
-		}
-		next := *inst
+	for len(out) < limit && len(s.due.entries) > 0 && !s.due.entries[0].at.After(now) {
+		next := s.byID[s.due.entries[0].id]
 		next.Version++
 		next.LeaseOwner, next.LeaseUntil = owner, now.Add(lease)
 		s.put(next)
@@ -116,7 +111,7 @@ func (s *MemoryStore) List(ctx context.Context, q Query) ([]Instance, error) {
 	var out []Instance
 	for _, inst := range s.byID {
 		if (q.State == "" || inst.State == q.State) && (q.Definition == "" || inst.Definition == q.Definition) && inst.ID > q.AfterID {
-			out = append(out, cloneInstance(*inst))
+			out = append(out, cloneInstance(inst))
 		}
 	}
 	s.mu.Unlock()
@@ -127,33 +122,20 @@ func (s *MemoryStore) List(ctx context.Context, q Query) ([]Instance, error) {
 	return out, nil
 }
 
-// put stores inst and indexes when it is next due. s.mu is held.
+// put stores inst and indexes when it may next be claimed: at its timer, or when its lease
+// ends if that is later. s.mu is held.
 func (s *MemoryStore) put(inst Instance) {
-	stored := cloneInstance(inst)
-	s.byID[inst.ID] = &stored
+	inst.Data = slices.Clone(inst.Data)
+	s.byID[inst.ID] = inst
 	if !inst.State.Active() || inst.WakeAt.IsZero() {
+		s.due.remove(inst.ID)
 		return
 	}
 	at := inst.WakeAt
 	if inst.LeaseOwner != "" && inst.LeaseUntil.After(at) {
 		at = inst.LeaseUntil
 	}
-	heap.Push(&s.due, dueEntry{at: at, id: inst.ID, version: inst.Version})
-	if len(s.due) > 1024 && len(s.due) > 4*len(s.byID) {
-		s.compact()
-	}
-}
-
-// compact drops the stale entries of the due heap.
-func (s *MemoryStore) compact() {
-	live := s.due[:0]
-	for _, e := range s.due {
-		if inst, ok := s.byID[e.id]; ok && inst.Version == e.version {
-			live = append(live, e)
-		}
-	}
-	s.due = live
-	heap.Init(&s.due)
+	s.due.set(inst.ID, at)
 }
 
 // precheck refuses a write with an ended context or a malformed instance.
@@ -179,25 +161,51 @@ func normalize(inst Instance) Instance {
 }
 
 type dueEntry struct {
-	at      time.Time
-	id      string
-	version int64
+	at time.Time
+	id string
 }
 
-type dueHeap []dueEntry
+// dueHeap orders instances by when they may next be claimed; index finds an instance's entry.
+type dueHeap struct {
+	entries []dueEntry
+	index   map[string]int
+}
 
-func (h dueHeap) Len() int { return len(h) }
-func (h dueHeap) Less(i, j int) bool {
-	if !h[i].at.Equal(h[j].at) {
-		return h[i].at.Before(h[j].at)
+func (h *dueHeap) set(id string, at time.Time) {
+	if i, ok := h.index[id]; ok {
+		h.entries[i].at = at
+		heap.Fix(h, i)
+		return
 	}
-	return h[i].id < h[j].id
+	heap.Push(h, dueEntry{at: at, id: id})
 }
-func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueEntry)) }
+
+func (h *dueHeap) remove(id string) {
+	if i, ok := h.index[id]; ok {
+		heap.Remove(h, i)
+	}
+}
+
+func (h *dueHeap) Len() int { return len(h.entries) }
+func (h *dueHeap) Less(i, j int) bool {
+	a, b := h.entries[i], h.entries[j]
+	if !a.at.Equal(b.at) {
+		return a.at.Before(b.at)
+	}
+	return a.id < b.id
+}
+func (h *dueHeap) Swap(i, j int) {
+	h.entries[i], h.entries[j] = h.entries[j], h.entries[i]
+	h.index[h.entries[i].id], h.index[h.entries[j].id] = i, j
+}
+func (h *dueHeap) Push(x any) {
+	e := x.(dueEntry)
+	h.index[e.id] = len(h.entries)
+	h.entries = append(h.entries, e)
+}
 func (h *dueHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
+	e := h.entries[len(h.entries)-1]
+	h.entries = h.entries[:len(h.entries)-1]
+	delete(h.index, e.id)
 	return e
 }
