@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -378,7 +379,7 @@ func testOrchestrator(t *testing.T, s saga.Store) {
 	var done sync.WaitGroup
 	const n = 20
 	done.Add(n + 1)
-	cfg := saga.Config{Store: s, Definitions: []saga.Definition{def}, Workers: 2, PollInterval: 10 * time.Millisecond,
+	cfg := saga.Config{Store: s, Definitions: []saga.Definition{def}, Workers: 2, PollInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 		OnTransition: func(tr saga.Transition) {
 			if tr.Instance.State.Final() {
 				done.Done()

@@ -1,0 +1,329 @@
+// Package redisstore keeps saga instances in Redis (through go-redis), for the saga
+// orchestrator. Each instance is a hash; Create, Save and Claim are Lua scripts, so a save is
+// an atomic compare-and-set on the instance's version and a claim never hands one instance
+// to two workers.
+//
+// Keys, all under Config.Prefix (default "{saga}:", whose hash tag keeps every key in one
+// slot of a Redis Cluster):
+//
+//	<prefix>i:<id>        hash: doc (the instance as JSON), v (version), st (state),
+//	                      lo and lu (lease owner and lease end in Unix microseconds)
+//	<prefix>due           sorted set of active instances by when they may next be claimed
+//	<prefix>all           sorted set of every ID (listing in ID order)
+//	<prefix>state:<state> sorted set of the IDs in a state (listing by state)
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/saga"
+)
+
+// DefaultPrefix is Config.Prefix when it is empty.
+const DefaultPrefix = "{saga}:"
+
+// Config configures a Store. The zero Config selects the defaults.
+type Config struct {
+	// Prefix starts every key the store uses; "" means DefaultPrefix. Give each application
+	// its own. On a Redis Cluster it must contain a hash tag ({...}).
+	Prefix string
+}
+
+// Store is a saga.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: saga redisstore: nil client", courier.ErrInvalidConfig)
+	}
+	p := cfg.Prefix
+	if p == "" {
+		p = DefaultPrefix
+	}
+	return &Store{rdb: rdb, prefix: p}, nil
+}
+
+// doc is what the hash's doc field holds: the instance without its version and lease, which
+// the scripts keep in fields of their own.
+type doc struct {
+	Definition string
+	State      saga.State
+	Step       int
+	Attempt    int
+	Awaiting   bool
+	Data       []byte
+	Error      string
+	WakeAt     time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+func micros(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+// dueScore is when inst may next be claimed, or "" when never.
+func dueScore(inst saga.Instance) string {
+	if !inst.State.Active() || inst.WakeAt.IsZero() {
+		return ""
+	}
+	at := inst.WakeAt
+	if inst.LeaseOwner != "" && inst.LeaseUntil.After(at) {
+		at = inst.LeaseUntil
+	}
+	return micros(at)
+}
+
+func encode(inst saga.Instance) (string, error) {
+	b, err := json.Marshal(doc{Definition: inst.Definition, State: inst.State, Step: inst.Step, Attempt: inst.Attempt,
+		Awaiting: inst.Awaiting, Data: inst.Data, Error: inst.Error, WakeAt: inst.WakeAt.UTC(),
+		CreatedAt: inst.CreatedAt.UTC(), UpdatedAt: inst.UpdatedAt.UTC()})
+	return string(b), err
+}
+
+// decode builds an instance from the script's reply {id, doc, v, lo, lu}.
+func decode(v any) (saga.Instance, error) {
+	f, ok := v.([]any)
+	if !ok || len(f) != 5 {
+		return saga.Instance{}, fmt.Errorf("saga redisstore: unexpected reply %v", v)
+	}
+	s := func(i int) string { x, _ := f[i].(string); return x }
+	var d doc
+	if err := json.Unmarshal([]byte(s(1)), &d); err != nil {
+		return saga.Instance{}, fmt.Errorf("saga redisstore: instance %q: %w", s(0), err)
+	}
+	inst := saga.Instance{ID: s(0), Definition: d.Definition, State: d.State, Step: d.Step, Attempt: d.Attempt,
+		Awaiting: d.Awaiting, Data: d.Data, Error: d.Error, WakeAt: d.WakeAt, LeaseOwner: s(3),
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+	var err error
+	if inst.Version, err = strconv.ParseInt(s(2), 10, 64); err != nil {
+		return saga.Instance{}, fmt.Errorf("saga redisstore: instance %q: version %q: %w", inst.ID, s(2), err)
+	}
+	if lu := s(4); lu != "" {
+		us, err := strconv.ParseInt(lu, 10, 64)
+		if err != nil {
+			return saga.Instance{}, fmt.Errorf("saga redisstore: instance %q: lease end %q: %w", inst.ID, lu, err)
+		}
+		inst.LeaseUntil = time.UnixMicro(us).UTC()
+	}
+	return inst, nil
+}
+
+// read returns {id, doc, v, lo, lu} for an instance key, or false.
+const luaRead = `
+local function read(key, id)
+  local h = redis.call('HMGET', key, 'doc', 'v', 'lo', 'lu')
+  if not h[1] then return false end
+  return {id, h[1], h[2], h[3] or '', h[4] or ''}
+end
+`
+
+// index moves id to the state set of st (from old) and sets or removes its due entry.
+const luaIndex = `
+local function index(prefix, id, old, st, due)
+  if old ~= st then
+    if old then redis.call('ZREM', prefix .. 'state:' .. old, id) end
+    redis.call('ZADD', prefix .. 'state:' .. st, 0, id)
+  end
+  if due == '' then redis.call('ZREM', prefix .. 'due', id) else redis.call('ZADD', prefix .. 'due', due, id) end
+end
+`
+
+// KEYS: instance key. ARGV: prefix, id, doc, state, lease owner, lease end, due score.
+var createScript = redis.NewScript(luaRead + luaIndex + `
+local existing = read(KEYS[1], ARGV[2])
+if existing then return {0, existing} end
+redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'v', 1, 'st', ARGV[4], 'lo', ARGV[5], 'lu', ARGV[6])
+redis.call('ZADD', ARGV[1] .. 'all', 0, ARGV[2])
+index(ARGV[1], ARGV[2], false, ARGV[4], ARGV[7])
+return {1, read(KEYS[1], ARGV[2])}
+`)
+
+// KEYS: instance key. ARGV: prefix, id, expected version, doc, state, lease owner, lease end, due score.
+var saveScript = redis.NewScript(luaRead + luaIndex + `
+local h = redis.call('HMGET', KEYS[1], 'v', 'st')
+if not h[1] then return {-1, ''} end
+if h[1] ~= ARGV[3] then return {-2, h[1]} end
+redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'v', tonumber(h[1]) + 1, 'st', ARGV[5], 'lo', ARGV[6], 'lu', ARGV[7])
+index(ARGV[1], ARGV[2], h[2], ARGV[5], ARGV[8])
+return {1, read(KEYS[1], ARGV[2])}
+`)
+
+// KEYS: due set. ARGV: prefix, now, owner, lease end, limit.
+var claimScript = redis.NewScript(luaRead + `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[5]))
+local out = {}
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. 'i:' .. id
+  redis.call('HSET', key, 'lo', ARGV[3], 'lu', ARGV[4])
+  redis.call('HINCRBY', key, 'v', 1)
+  redis.call('ZADD', KEYS[1], ARGV[4], id)
+  table.insert(out, read(key, id))
+end
+return out
+`)
+
+func (s *Store) key(id string) string { return s.prefix + "i:" + id }
+
+func (s *Store) wrap(op, id string, err error) error {
+	return fmt.Errorf("saga redisstore: %s %q: %w", op, id, err)
+}
+
+// Create implements saga.Store.
+func (s *Store) Create(ctx context.Context, inst saga.Instance) (saga.Instance, error) {
+	if err := saga.CheckInstance(inst); err != nil {
+		return saga.Instance{}, err
+	}
+	d, err := encode(inst)
+	if err != nil {
+		return saga.Instance{}, s.wrap("create", inst.ID, err)
+	}
+	res, err := createScript.Run(ctx, s.rdb, []string{s.key(inst.ID)}, s.prefix, inst.ID, d, string(inst.State),
+		inst.LeaseOwner, micros(inst.LeaseUntil), dueScore(inst)).Slice()
+	if err != nil {
+		return saga.Instance{}, s.wrap("create", inst.ID, err)
+	}
+	got, err := decode(res[1])
+	if err != nil {
+		return saga.Instance{}, err
+	}
+	if res[0].(int64) == 0 {
+		return got, s.wrap("create", inst.ID, saga.ErrExists)
+	}
+	return got, nil
+}
+
+// Get implements saga.Store.
+func (s *Store) Get(ctx context.Context, id string) (saga.Instance, error) {
+	h, err := s.rdb.HMGet(ctx, s.key(id), "doc", "v", "lo", "lu").Result()
+	if err != nil {
+		return saga.Instance{}, s.wrap("get", id, err)
+	}
+	if h[0] == nil {
+		return saga.Instance{}, s.wrap("get", id, saga.ErrNotFound)
+	}
+	return decode(append([]any{id}, orEmpty(h)...))
+}
+
+func orEmpty(vs []any) []any {
+	for i, v := range vs {
+		if v == nil {
+			vs[i] = ""
+		}
+	}
+	return vs
+}
+
+// Save implements saga.Store.
+func (s *Store) Save(ctx context.Context, inst saga.Instance) (saga.Instance, error) {
+	if err := saga.CheckInstance(inst); err != nil {
+		return saga.Instance{}, err
+	}
+	d, err := encode(inst)
+	if err != nil {
+		return saga.Instance{}, s.wrap("save", inst.ID, err)
+	}
+	res, err := saveScript.Run(ctx, s.rdb, []string{s.key(inst.ID)}, s.prefix, inst.ID, inst.Version, d, string(inst.State),
+		inst.LeaseOwner, micros(inst.LeaseUntil), dueScore(inst)).Slice()
+	if err != nil {
+		return saga.Instance{}, s.wrap("save", inst.ID, err)
+	}
+	switch res[0].(int64) {
+	case -1:
+		return saga.Instance{}, s.wrap("save", inst.ID, saga.ErrNotFound)
+	case -2:
+		return saga.Instance{}, s.wrap("save", inst.ID, fmt.Errorf("at version %d (stored %v): %w", inst.Version, res[1], saga.ErrConflict))
+	}
+	return decode(res[1])
+}
+
+// Claim implements saga.Store.
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]saga.Instance, error) {
+	if owner == "" || lease <= 0 || limit <= 0 {
+		return nil, fmt.Errorf("saga redisstore: claim: need an owner, a positive lease and a positive limit (got %q, %v, %d)", owner, lease, limit)
+	}
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.prefix + "due"}, s.prefix, micros(now), owner,
+		micros(now.Add(lease)), limit).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("saga redisstore: claim: %w", err)
+	}
+	out := make([]saga.Instance, 0, len(res))
+	for _, r := range res {
+		inst, err := decode(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inst)
+	}
+	return out, nil
+}
+
+// List implements saga.Store.
+func (s *Store) List(ctx context.Context, q saga.Query) ([]saga.Instance, error) {
+	set := s.prefix + "all"
+	if q.State != "" {
+		set = s.prefix + "state:" + string(q.State)
+	}
+	var out []saga.Instance
+	after := q.AfterID
+	const page = 256
+	for {
+		start := "-"
+		if after != "" {
+			start = "(" + after
+		}
+		ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: set, Start: start, Stop: "+", ByLex: true, Count: page}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("saga redisstore: list: %w", err)
+		}
+		for _, id := range ids {
+			inst, err := s.Get(ctx, id)
+			if errors.Is(err, saga.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if q.Definition != "" && inst.Definition != q.Definition || q.State != "" && inst.State != q.State {
+				continue
+			}
+			out = append(out, inst)
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
+		}
+		if len(ids) < page {
+			return out, nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// KeyPattern returns the glob pattern (for SCAN MATCH) of every key the store uses, for tools
+// that inspect or clean up.
+func (s *Store) KeyPattern() string {
+	var b strings.Builder
+	for _, r := range s.prefix {
+		if strings.ContainsRune(`\*?[]^`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String() + "*"
+}
