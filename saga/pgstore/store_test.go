@@ -88,3 +88,20 @@ func TestConfig(t *testing.T) {
 		t.Errorf("New with a nil pool: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// TestCrash kills orchestrators on this store with SIGKILL at every step (sagatest.RunCrash).
+func TestCrash(t *testing.T) {
+	sagatest.RunCrash(t, sagatest.CrashStore{
+		Create: func(t *testing.T) string { return newSchema(t, newPool(t, true)) },
+		Open: func(t *testing.T, schema string) saga.Store {
+			s, err := pgstore.New(newPool(t, true), pgstore.Config{Table: schema + ".sagas"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Migrate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -32,10 +33,7 @@ func newStore(tb testing.TB, rdb *redis.Client) *redisstore.Store {
 	tb.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	s, err := redisstore.New(rdb, redisstore.Config{Prefix: "{sagatest-" + hex.EncodeToString(b[:]) + "}:"})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := openStore(tb, rdb, "{sagatest-"+hex.EncodeToString(b[:])+"}:")
 	tb.Cleanup(func() {
 		ctx := context.Background()
 		keys, err := rdb.Keys(ctx, s.KeyPattern()).Result()
@@ -46,6 +44,15 @@ func newStore(tb testing.TB, rdb *redis.Client) *redisstore.Store {
 			tb.Errorf("deleting the test's keys: %v", err)
 		}
 	})
+	return s
+}
+
+func openStore(tb testing.TB, rdb *redis.Client, prefix string) *redisstore.Store {
+	tb.Helper()
+	s, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return s
 }
 
@@ -64,4 +71,16 @@ func TestNewRefusesNilClient(t *testing.T) {
 // (COURIER_REDIS_URL=redis://127.0.0.1:6379/0 GOWORK=off go test -run '^$' -bench . -benchtime 5000x).
 func BenchmarkRedisStore(b *testing.B) {
 	sagatest.Benchmark(b, newStore(b, newClient(b)), 8)
+}
+
+// TestCrash kills orchestrators on this store with SIGKILL at every step (sagatest.RunCrash).
+func TestCrash(t *testing.T) {
+	sagatest.RunCrash(t, sagatest.CrashStore{
+		Create: func(t *testing.T) string {
+			rdb := newClient(t)
+			s := newStore(t, rdb)
+			return strings.TrimSuffix(s.KeyPattern(), "*")
+		},
+		Open: func(t *testing.T, prefix string) saga.Store { return openStore(t, newClient(t), prefix) },
+	})
 }
