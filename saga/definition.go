@@ -54,8 +54,8 @@ type Step struct {
 	// An error fails the attempt; Permanent(err) fails the step at once.
 	Action func(ctx context.Context, x *Exec) error
 
-	// Command builds the command of a message-driven step (Topic, Key, Value, Headers).
-	// The orchestrator sets its ID to the idempotency key, adds the correlation headers and
+	// Command builds the command of a message-driven step (Topic, Key, Value, Headers); it
+	// must not change x.Data (use OnReply for that). The orchestrator sets its ID to the idempotency key, adds the correlation headers and
 	// sends it; the step then waits, up to Timeout, for a reply (see Reply). A reply with an
 	// error, or no reply in time, fails the attempt.
 	Command func(ctx context.Context, x *Exec) (courier.Message, error)
@@ -68,9 +68,13 @@ type Step struct {
 	// nil means there is nothing to undo.
 	Compensate func(ctx context.Context, x *Exec) error
 
-	Retry           RetryPolicy   // for Action / Command
-	CompensateRetry RetryPolicy   // for Compensate; when its attempts run out the saga parks
-	Timeout         time.Duration // per attempt (the reply deadline of a command); 0 means DefaultStepTimeout
+	Retry           RetryPolicy // for Action / Command
+	CompensateRetry RetryPolicy // for Compensate; when its attempts run out the saga parks
+	// Timeout bounds each attempt of the action and of the compensation; it must be below the
+	// orchestrator's Lease. For a message-driven step it is the reply deadline instead, which
+	// may be long: the command is then built and sent, and the compensation run, within half
+	// the Lease. 0 means DefaultStepTimeout.
+	Timeout time.Duration
 }
 
 // Definition is a named sequence of steps.
@@ -121,6 +125,16 @@ func (s Step) timeout() time.Duration {
 		return DefaultStepTimeout
 	}
 	return s.Timeout
+}
+
+// workTimeout bounds one run of the step's work under a lease: the action, or for a
+// message-driven step (whose Timeout is the reply deadline, which no lease covers) the
+// sending of its command and its compensation.
+func (s Step) workTimeout(lease time.Duration) time.Duration {
+	if s.Command != nil {
+		return min(s.timeout(), lease/2)
+	}
+	return s.timeout()
 }
 
 func (r RetryPolicy) validate(where string) []string {

@@ -23,7 +23,7 @@ const (
 // and a crash after the save is covered by the timer: the command is then sent again, with
 // the same ID.
 func (o *Orchestrator) sendCommand(inst Instance, def *Definition, step Step, x *Exec) (Instance, error) {
-	ctx, cancel := context.WithTimeout(o.ctx, o.cfg.Lease/2)
+	ctx, cancel := context.WithTimeout(o.ctx, step.workTimeout(o.cfg.Lease))
 	defer cancel()
 	msg, err := guardValue("command", func() (courier.Message, error) { return step.Command(ctx, x) })
 	if err != nil {
@@ -89,7 +89,10 @@ func (o *Orchestrator) handleReply(ctx context.Context, msg courier.Message) err
 		o.log.Warn("saga: dropping a message on the reply topic", "topic", msg.Topic, "message_id", msg.ID, "error", ErrNotReply)
 		return nil
 	}
-	for {
+	if o.ctx.Err() != nil {
+		return fmt.Errorf("saga: reply for %q step %q: %w", id, stepName, courier.ErrClosed) // for a live orchestrator
+	}
+	for range maxReplyTries {
 		inst, err := o.store.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			o.log.Warn("saga: dropping a reply for an unknown saga", "saga_id", id, "step", stepName)
@@ -129,7 +132,12 @@ func (o *Orchestrator) handleReply(ctx context.Context, msg courier.Message) err
 		}
 		return nil
 	}
+	return fmt.Errorf("saga: reply for %q step %q: changed by others %d times in a row: %w", id, stepName, maxReplyTries, ErrConflict)
 }
+
+// maxReplyTries bounds how often a reply is applied again after a conflict before the broker
+// is left to deliver it again.
+const maxReplyTries = 16
 
 // Reply returns the reply to a command, addressed to the command's reply topic with its
 // correlation headers; failure, when not nil, marks it as a failed step (HeaderError). The

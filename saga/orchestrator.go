@@ -342,8 +342,8 @@ func (o *Orchestrator) drive(inst Instance) {
 			return
 		}
 		step := def.Steps[inst.Step]
-		if inst.State == Running && step.Action != nil && inst.LeaseUntil.Sub(now) <= step.timeout() ||
-			inst.State == Compensating && inst.LeaseUntil.Sub(now) <= step.timeout() {
+		if inst.LeaseUntil.Sub(now) <= step.workTimeout(o.cfg.Lease) {
+			// Too little lease left for the work: renew it first (which fails if it was lost).
 			renewed := inst
 			renewed.LeaseUntil = now.Add(o.cfg.Lease)
 			var err error
@@ -397,7 +397,7 @@ func (o *Orchestrator) runStep(inst Instance, def *Definition, step Step) (Insta
 // undoStep runs one attempt of the current compensation and saves its outcome.
 func (o *Orchestrator) undoStep(inst Instance, def *Definition, step Step) (Instance, error) {
 	x := o.exec(inst, step)
-	ctx, cancel := context.WithTimeout(o.ctx, step.timeout())
+	ctx, cancel := context.WithTimeout(o.ctx, step.workTimeout(o.cfg.Lease))
 	err := guard("compensation", func() error { return step.Compensate(ctx, x) })
 	cancel()
 	if o.ctx.Err() != nil {

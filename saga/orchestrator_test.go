@@ -426,3 +426,79 @@ func TestLogsNameSagaAndStep(t *testing.T) {
 		}
 	})
 }
+
+// Many orchestrators share the sagas, yet a saga's steps never run in two places at once:
+// its lease holds it for one worker, and is renewed before work that would outlast it (here
+// the later sagas of a claimed batch wait while the first ones run).
+func TestOneWorkerAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		running := map[string]string{} // saga ID -> key of the step running
+		ran := map[string]int{}
+		var overlaps []string
+		step := func(name string) saga.Step {
+			return saga.Step{Name: name, Timeout: 9 * time.Second, Action: func(ctx context.Context, x *saga.Exec) error {
+				mu.Lock()
+				if other, busy := running[x.SagaID]; busy {
+					overlaps = append(overlaps, fmt.Sprintf("%s started while %s runs", x.Key, other))
+				}
+				running[x.SagaID] = x.Key
+				ran[x.Key]++
+				mu.Unlock()
+				time.Sleep(time.Duration(len(x.SagaID)%4+5) * time.Second) // fake time: 5-8s of work
+				mu.Lock()
+				delete(running, x.SagaID)
+				mu.Unlock()
+				return nil
+			}}
+		}
+		def := saga.Definition{Name: "d", Steps: []saga.Step{step("a"), step("b")}}
+		s, r := saga.NewMemoryStore(), newRecorder()
+		for range 3 {
+			o, err := saga.New(saga.Config{Store: s, Definitions: []saga.Definition{def}, Workers: 2, ClaimBatch: 4,
+				Lease: 10 * time.Second, OnTransition: r.record})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.Close()
+		}
+		const n = 24
+		for i := range n {
+			if _, err := s.Create(t.Context(), saga.Instance{ID: fmt.Sprintf("saga-%0*d", i%4+1, i), Definition: "d",
+				State: saga.Running, Attempt: 1, WakeAt: time.Now(), CreatedAt: time.Now(), UpdatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range n {
+			if inst := r.wait(t); inst.State != saga.Completed {
+				t.Fatalf("%s ended %s (%q)", inst.ID, inst.State, inst.Error)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(overlaps) > 0 {
+			t.Fatalf("steps of one saga ran at once: %v", overlaps)
+		}
+		for k, c := range ran {
+			if c != 1 {
+				t.Errorf("%s ran %d times, want once", k, c)
+			}
+		}
+		if len(ran) != 2*n {
+			t.Fatalf("%d step runs, want %d", len(ran), 2*n)
+		}
+	})
+}
+
+func TestReplyAfterCloseIsRefused(t *testing.T) {
+	l, p := newLedger(), &captureProducer{}
+	o, err := saga.New(saga.Config{Store: saga.NewMemoryStore(), Definitions: []saga.Definition{paymentSaga(l)}, Producer: p, ReplyTopic: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	err = o.ReplyHandler().HandleMessage(t.Context(), courier.Message{Headers: map[string]string{saga.HeaderSagaID: "s", saga.HeaderStep: "pay"}})
+	if !errors.Is(err, courier.ErrClosed) {
+		t.Fatalf("reply after Close: %v, want ErrClosed (so the broker delivers it to a live orchestrator)", err)
+	}
+}
