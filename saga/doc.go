@@ -23,6 +23,11 @@
 // Query{State: Parked}) until Orchestrator.Resolve retries it or marks it compensated.
 // Starting a saga with an ID that exists is idempotent.
 //
+// Leases and timers compare the workers' clocks with the times in the store: keep the
+// clocks of the machines that share a store synchronized (NTP); a clock ahead by d takes
+// sagas over d early. An action's Timeout must be below the Lease, so that a healthy worker
+// never loses a saga while it runs one of its steps.
+//
 // # Message-driven steps
 //
 // A step with a Command sends a message through the configured courier.Producer, with the

@@ -1,7 +1,10 @@
 // Package sagatest is the acceptance suite of saga stores: every saga.Store implementation
-// runs Run and must pass it. It checks the store's own contract (create, compare-and-set
-// saves, claims with leases and due timers, listing by state) and then runs the orchestrator
-// on the store: sagas that complete, that compensate, and many workers sharing the load.
+// runs Run and RunCrash and must pass them. Run checks the store's own contract (create,
+// compare-and-set saves, claims with leases and due timers, listing by state) and then runs
+// orchestrators on the store: sagas that complete and that compensate, several orchestrators
+// sharing the load, concurrent replies making one transition. RunCrash kills orchestrators
+// on the store with SIGKILL at every step and checks what their sagas come to. Benchmark
+// measures transitions per second.
 package sagatest
 
 import (
@@ -32,6 +35,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("List", func(t *testing.T) { testList(t, newStore(t)) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, newStore(t)) })
 	t.Run("OrchestratorCompletesAndCompensates", func(t *testing.T) { testOrchestrator(t, newStore(t)) })
+	t.Run("ConcurrentRepliesOneTransition", func(t *testing.T) { testConcurrentReplies(t, newStore(t)) })
 }
 
 // base is a fixed, microsecond-precise time for the store tests.
