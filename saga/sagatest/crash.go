@@ -221,12 +221,7 @@ func (p fileProducer) Send(_ context.Context, m courier.Message) error {
 }
 
 func (p fileProducer) SendBatch(ctx context.Context, ms []courier.Message) error {
-	for _, m := range ms {
-		if err := p.Send(ctx, m); err != nil {
-			return err
-		}
-	}
-	return nil
+	return sendEach(ctx, p, ms)
 }
 
 func (fileProducer) Close() error { return nil }

@@ -17,6 +17,11 @@ type chanProducer chan courier.Message
 
 func (p chanProducer) Send(_ context.Context, m courier.Message) error { p <- m; return nil }
 func (p chanProducer) SendBatch(ctx context.Context, ms []courier.Message) error {
+	return sendEach(ctx, p, ms)
+}
+
+// sendEach sends ms one by one, for test producers that have no batches of their own.
+func sendEach(ctx context.Context, p courier.Producer, ms []courier.Message) error {
 	for _, m := range ms {
 		if err := p.Send(ctx, m); err != nil {
 			return err
