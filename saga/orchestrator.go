@@ -157,7 +157,14 @@ type Orchestrator struct {
 	defs  map[string]*Definition
 	log   *slog.Logger
 	wake  chan struct{}
+	// Sagas started here go straight to a local worker, already leased to this orchestrator,
+	// without a Claim, when the handoff queue has room: slots holds a token per queued saga.
+	handoff chan Instance
+	slots   chan struct{}
 
+	mu        sync.Mutex // guards closed against Start's handoffs
+	closed    bool
+	starts    sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -171,7 +178,7 @@ func New(cfg Config) (*Orchestrator, error) {
 	}
 	cfg = cfg.withDefaults()
 	o := &Orchestrator{cfg: cfg, store: cfg.Store, defs: map[string]*Definition{}, log: cfg.Logger,
-		wake: make(chan struct{}, cfg.Workers)}
+		wake: make(chan struct{}, cfg.Workers), handoff: make(chan Instance, cfg.Workers), slots: make(chan struct{}, cfg.Workers)}
 	for i := range cfg.Definitions {
 		d := cfg.Definitions[i]
 		d.Steps = slices.Clone(d.Steps)
@@ -188,13 +195,22 @@ func New(cfg Config) (*Orchestrator, error) {
 // Owner returns the name this orchestrator's leases carry.
 func (o *Orchestrator) Owner() string { return o.cfg.Owner }
 
-// Close stops the workers and waits for them: an action in flight sees its context
-// cancelled, and its saga is left to be run again (with the same idempotency key) by the
-// next orchestrator. It does not close the Store or the Producer. It is idempotent.
+// Close stops the workers and waits for them. An action or compensation in flight sees its
+// context cancelled: if it still finishes, its transition is saved; if it fails, the attempt
+// is left to be run again (with the same idempotency key) by the next orchestrator. Sagas
+// this orchestrator holds are released. Close does not close the Store or the Producer. It
+// is idempotent.
 func (o *Orchestrator) Close() error {
 	o.closeOnce.Do(func() {
+		o.mu.Lock()
+		o.closed = true
+		o.mu.Unlock()
 		o.cancel()
 		o.wg.Wait()
+		o.starts.Wait()
+		for len(o.handoff) > 0 { // started here but not driven: let others have them now
+			o.release(<-o.handoff)
+		}
 	})
 	return nil
 }
@@ -206,9 +222,14 @@ var ErrUnknownDefinition = errors.New("saga: unknown definition")
 // an ID that exists is idempotent: it returns the existing saga unchanged (with its own data),
 // or an error wrapping ErrExists if that saga is of another definition.
 func (o *Orchestrator) Start(ctx context.Context, definition, id string, data []byte) (Instance, error) {
-	if o.ctx.Err() != nil {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
 		return Instance{}, fmt.Errorf("saga: start %q: %w", id, courier.ErrClosed)
 	}
+	o.starts.Add(1)
+	o.mu.Unlock()
+	defer o.starts.Done()
 	if id == "" {
 		return Instance{}, fmt.Errorf("saga: start: empty saga ID")
 	}
@@ -218,7 +239,17 @@ func (o *Orchestrator) Start(ctx context.Context, definition, id string, data []
 	now := o.now()
 	inst := Instance{ID: id, Definition: definition, State: Running, Attempt: 1, Data: slices.Clone(data),
 		WakeAt: now, CreatedAt: now, UpdatedAt: now}
+	handing := false
+	select {
+	case o.slots <- struct{}{}: // room in the handoff queue: create it leased to this orchestrator
+		handing = true
+		inst.LeaseOwner, inst.LeaseUntil = o.cfg.Owner, now.Add(o.cfg.Lease)
+	default:
+	}
 	saved, err := o.store.Create(ctx, inst)
+	if handing && err != nil {
+		<-o.slots
+	}
 	if errors.Is(err, ErrExists) {
 		if saved.Definition != definition {
 			return saved, fmt.Errorf("saga: start %q as %q: it exists as %q: %w", id, definition, saved.Definition, ErrExists)
@@ -229,7 +260,11 @@ func (o *Orchestrator) Start(ctx context.Context, definition, id string, data []
 		return Instance{}, fmt.Errorf("saga: start %q: %w", id, err)
 	}
 	o.notify(Transition{Event: EventStarted, Instance: saved})
-	o.poke()
+	if handing {
+		o.handoff <- saved // room is reserved by the slot
+	} else {
+		o.poke()
+	}
 	return saved, nil
 }
 
@@ -303,6 +338,12 @@ func (o *Orchestrator) work() {
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	for {
+		select {
+		case inst := <-o.handoff:
+			o.driveHandedOff(inst)
+			continue
+		default:
+		}
 		insts, err := o.store.Claim(o.ctx, o.cfg.Owner, o.now(), o.cfg.Lease, o.cfg.ClaimBatch)
 		if err != nil && o.ctx.Err() == nil {
 			o.log.Warn("saga: claiming due sagas failed", "owner", o.cfg.Owner, "error", err)
@@ -317,10 +358,17 @@ func (o *Orchestrator) work() {
 		select {
 		case <-o.ctx.Done():
 			return
+		case inst := <-o.handoff:
+			o.driveHandedOff(inst)
 		case <-o.wake:
 		case <-poll.C:
 		}
 	}
+}
+
+func (o *Orchestrator) driveHandedOff(inst Instance) {
+	<-o.slots
+	o.drive(inst)
 }
 
 // drive runs a claimed saga for as long as it stays due and leased to this orchestrator.
@@ -382,16 +430,28 @@ func (o *Orchestrator) runStep(inst Instance, def *Definition, step Step) (Insta
 	ctx, cancel := context.WithTimeout(o.ctx, step.timeout())
 	err := guard("action", func() error { return step.Action(ctx, x) })
 	cancel()
-	if o.ctx.Err() != nil {
-		o.release(inst) // closing: the outcome is unknown; the action runs again later
+	if err != nil && o.ctx.Err() != nil {
+		o.release(inst) // closing: the failure may be the cancellation; the attempt runs again later
 		return inst, o.ctx.Err()
 	}
+	sctx, scancel := o.saveContext()
+	defer scancel()
 	if err != nil {
 		next, tr := o.failed(inst, def, err)
-		return o.commit(o.ctx, inst, next, tr)
+		return o.commit(sctx, inst, next, tr)
 	}
 	next, tr := o.succeeded(inst, def, x.Data)
-	return o.commit(o.ctx, inst, next, tr)
+	return o.commit(sctx, inst, next, tr)
+}
+
+// saveContext is the context for saving the outcome of work that finished: the
+// orchestrator's, or while it closes a short one of its own, so that finished work is not
+// done again by the next orchestrator.
+func (o *Orchestrator) saveContext() (context.Context, context.CancelFunc) {
+	if o.ctx.Err() == nil {
+		return o.ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(o.ctx), min(5*time.Second, o.cfg.Lease/2))
 }
 
 // undoStep runs one attempt of the current compensation and saves its outcome.
@@ -400,7 +460,7 @@ func (o *Orchestrator) undoStep(inst Instance, def *Definition, step Step) (Inst
 	ctx, cancel := context.WithTimeout(o.ctx, step.workTimeout(o.cfg.Lease))
 	err := guard("compensation", func() error { return step.Compensate(ctx, x) })
 	cancel()
-	if o.ctx.Err() != nil {
+	if err != nil && o.ctx.Err() != nil {
 		o.release(inst)
 		return inst, o.ctx.Err()
 	}
@@ -411,7 +471,9 @@ func (o *Orchestrator) undoStep(inst Instance, def *Definition, step Step) (Inst
 	} else {
 		next, tr = o.undone(inst, def)
 	}
-	return o.commit(o.ctx, inst, next, tr)
+	sctx, scancel := o.saveContext()
+	defer scancel()
+	return o.commit(sctx, inst, next, tr)
 }
 
 // guard calls f, turning a panic into an error.

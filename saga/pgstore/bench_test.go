@@ -18,7 +18,7 @@ import (
 //     stand-in for the event store's 1-event append rate; reported as inserts/s.
 //   - saga-3step-8workers: an orchestrator with 8 workers running 3-step sagas (trivial
 //     actions); every step is one compare-and-set transition; reported as transitions/s.
-//     Each saga also costs a Start (INSERT) and a Claim (UPDATE), not counted as transitions.
+//     Each saga also costs a Start (INSERT; a Claim too when no worker was idle), not counted.
 //
 // Run: cd saga/pgstore && COURIER_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 // GOWORK=off go test -run '^$' -bench Postgres -benchtime 2000x

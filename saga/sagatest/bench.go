@@ -13,9 +13,10 @@ import (
 )
 
 // Benchmark runs b.N sagas of three steps with trivial actions on s, with an orchestrator of
-// the given number of workers (and two goroutines starting the sagas), and reports the step
-// transitions per second ("transitions/s": three per saga, each one compare-and-set Save).
-// Each saga also costs a Create and a Claim, which are not counted as transitions.
+// the given number of workers (and as many goroutines starting the sagas), and reports the
+// step transitions per second ("transitions/s": three per saga, each one compare-and-set
+// Save). Each saga also costs its Create (which hands it to an idle worker, or else a worker
+// claims it later), not counted as a transition.
 func Benchmark(b *testing.B, s saga.Store, workers int) {
 	ok := func(context.Context, *saga.Exec) error { return nil }
 	def := saga.Definition{Name: "order", Steps: []saga.Step{{Name: "reserve", Action: ok}, {Name: "pay", Action: ok}, {Name: "ship", Action: ok}}}
@@ -42,7 +43,7 @@ func Benchmark(b *testing.B, s saga.Store, workers int) {
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range 2 {
+	for range workers {
 		wg.Go(func() {
 			for i := next.Add(1); i <= n; i = next.Add(1) {
 				if _, err := o.Start(ctx, "order", fmt.Sprintf("%s-%d", run, i), nil); err != nil {
