@@ -488,11 +488,21 @@ func guard(what string, f func() error) (err error) {
 
 // The transition functions below compute the next instance; commit saves it.
 
+// dueNow returns the timer of an instance that is due now: wake itself if it has come (a
+// saga running on keeps its timer, so a store's timer index need not change with every
+// step), else now.
+func (o *Orchestrator) dueNow(wake time.Time) time.Time {
+	if now := o.now(); wake.IsZero() || wake.After(now) {
+		return now
+	}
+	return wake
+}
+
 func (o *Orchestrator) succeeded(inst Instance, def *Definition, data []byte) (Instance, Transition) {
 	tr := Transition{Event: EventStepDone, Step: def.Steps[inst.Step].Name, Attempt: inst.Attempt}
 	next := inst
 	next.Data, next.Awaiting, next.Error = data, false, ""
-	next.Step, next.Attempt, next.WakeAt = inst.Step+1, 1, o.now()
+	next.Step, next.Attempt, next.WakeAt = inst.Step+1, 1, o.dueNow(inst.WakeAt)
 	if next.Step == len(def.Steps) {
 		next.State, next.WakeAt = Completed, time.Time{}
 		tr.Event = EventCompleted
@@ -527,7 +537,7 @@ func (o *Orchestrator) undone(inst Instance, def *Definition) (Instance, Transit
 // undoFrom moves inst to the first step at or before from that has a compensation, or to
 // Compensated when none is left.
 func (o *Orchestrator) undoFrom(inst Instance, def *Definition, from int) Instance {
-	inst.Attempt, inst.WakeAt = 1, o.now()
+	inst.Attempt, inst.WakeAt = 1, o.dueNow(inst.WakeAt)
 	for j := from; j >= 0; j-- {
 		if def.Steps[j].Compensate != nil {
 			inst.Step = j
