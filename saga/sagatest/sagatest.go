@@ -257,6 +257,18 @@ func testClaimLease(t *testing.T, s saga.Store) {
 	if other, _ := s.Claim(ctx, "w3", base.Add(30*time.Second), time.Second, 5); len(other) != 1 {
 		t.Fatalf("Claim after the renewed lease = %v, want s1", ids(other))
 	}
+	// An instance created with a lease (Start handing it to a local worker) is held the same way.
+	leased := newInstance("s2")
+	leased.LeaseOwner, leased.LeaseUntil = "starter", base.Add(time.Minute)
+	if got := mustCreate(t, s, leased); got.LeaseOwner != "starter" || !got.LeaseUntil.Equal(leased.LeaseUntil) {
+		t.Fatalf("Create with a lease returned owner %q until %v", got.LeaseOwner, got.LeaseUntil)
+	}
+	if other, _ := s.Claim(ctx, "w4", base.Add(59*time.Second), time.Second, 5); slices.Contains(ids(other), "s2") {
+		t.Fatalf("Claim during a lease given at Create = %v, want no s2", ids(other))
+	}
+	if other, _ := s.Claim(ctx, "w4", base.Add(time.Minute), time.Second, 5); !slices.Contains(ids(other), "s2") {
+		t.Fatalf("Claim after a lease given at Create = %v, want s2", ids(other))
+	}
 }
 
 func testConcurrentClaims(t *testing.T, s saga.Store) {
