@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/courier-go/courier/saga"
 	"github.com/courier-go/courier/saga/sagatest"
@@ -67,8 +66,8 @@ func (f *fileStore) Save(ctx context.Context, inst saga.Instance) (saga.Instance
 	return got, f.persist()
 }
 
-func (f *fileStore) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]saga.Instance, error) {
-	got, err := f.MemoryStore.Claim(ctx, owner, now, lease, limit)
+func (f *fileStore) Claim(ctx context.Context, c saga.ClaimRequest) ([]saga.Instance, error) {
+	got, err := f.MemoryStore.Claim(ctx, c)
 	if err != nil || len(got) == 0 {
 		return got, err
 	}

@@ -16,12 +16,12 @@ import (
 type MemoryStore struct {
 	mu   sync.Mutex
 	byID map[string]Instance
-	due  dueHeap // one entry per active instance with a timer: when it may next be claimed
+	due  map[string]*dueHeap // per definition, an entry per active instance with a timer: when it may next be claimed
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{byID: map[string]Instance{}, due: dueHeap{index: map[string]int{}}}
+	return &MemoryStore{byID: map[string]Instance{}, due: map[string]*dueHeap{}}
 }
 
 func cloneInstance(inst Instance) Instance {
@@ -81,21 +81,30 @@ func (s *MemoryStore) Save(ctx context.Context, inst Instance) (Instance, error)
 }
 
 // Claim implements Store.
-func (s *MemoryStore) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Instance, error) {
+func (s *MemoryStore) Claim(ctx context.Context, c ClaimRequest) ([]Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if owner == "" || lease <= 0 || limit <= 0 {
-		return nil, fmt.Errorf("saga: claim: need an owner, a positive lease and a positive limit (got %q, %v, %d)", owner, lease, limit)
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
-	now = truncate(now)
+	now := truncate(c.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Instance
-	for len(out) < limit && len(s.due.entries) > 0 && !s.due.entries[0].at.After(now) {
-		next := s.byID[s.due.entries[0].id]
+	for len(out) < c.Limit {
+		var first *dueHeap // the definition whose next instance is due first
+		for _, d := range c.Definitions {
+			if h := s.due[d]; h != nil && h.Len() > 0 && !h.entries[0].at.After(now) && (first == nil || h.less(h.entries[0], first.entries[0])) {
+				first = h
+			}
+		}
+		if first == nil {
+			break
+		}
+		next := s.byID[first.entries[0].id]
 		next.Version++
-		next.LeaseOwner, next.LeaseUntil = owner, now.Add(lease)
+		next.LeaseOwner, next.LeaseUntil = c.Owner, now.Add(c.Lease)
 		s.put(next)
 		out = append(out, cloneInstance(next))
 	}
@@ -127,15 +136,20 @@ func (s *MemoryStore) List(ctx context.Context, q Query) ([]Instance, error) {
 func (s *MemoryStore) put(inst Instance) {
 	inst.Data = slices.Clone(inst.Data)
 	s.byID[inst.ID] = inst
+	h := s.due[inst.Definition]
+	if h == nil {
+		h = &dueHeap{index: map[string]int{}}
+		s.due[inst.Definition] = h
+	}
 	if !inst.State.Active() || inst.WakeAt.IsZero() {
-		s.due.remove(inst.ID)
+		h.remove(inst.ID)
 		return
 	}
 	at := inst.WakeAt
 	if inst.LeaseOwner != "" && inst.LeaseUntil.After(at) {
 		at = inst.LeaseUntil
 	}
-	s.due.set(inst.ID, at)
+	h.set(inst.ID, at)
 }
 
 // precheck refuses a write with an ended context or a malformed instance.
@@ -186,9 +200,9 @@ func (h *dueHeap) remove(id string) {
 	}
 }
 
-func (h *dueHeap) Len() int { return len(h.entries) }
-func (h *dueHeap) Less(i, j int) bool {
-	a, b := h.entries[i], h.entries[j]
+func (h *dueHeap) Len() int           { return len(h.entries) }
+func (h *dueHeap) Less(i, j int) bool { return h.less(h.entries[i], h.entries[j]) }
+func (*dueHeap) less(a, b dueEntry) bool {
 	if !a.at.Equal(b.at) {
 		return a.at.Before(b.at)
 	}

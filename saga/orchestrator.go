@@ -155,8 +155,10 @@ type Orchestrator struct {
 	cfg   Config
 	store Store
 	defs  map[string]*Definition
-	log   *slog.Logger
-	wake  chan struct{}
+	// defNames are the definitions' names: this orchestrator claims only sagas of these.
+	defNames []string
+	log      *slog.Logger
+	wake     chan struct{}
 	// Sagas started here go straight to a local worker, already leased to this orchestrator,
 	// without a Claim, when the handoff queue has room: slots holds a token per queued saga.
 	handoff chan Instance
@@ -183,7 +185,9 @@ func New(cfg Config) (*Orchestrator, error) {
 		d := cfg.Definitions[i]
 		d.Steps = slices.Clone(d.Steps)
 		o.defs[d.Name] = &d
+		o.defNames = append(o.defNames, d.Name)
 	}
+	slices.Sort(o.defNames)
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -344,7 +348,8 @@ func (o *Orchestrator) work() {
 			continue
 		default:
 		}
-		insts, err := o.store.Claim(o.ctx, o.cfg.Owner, o.now(), o.cfg.Lease, o.cfg.ClaimBatch)
+		insts, err := o.store.Claim(o.ctx, ClaimRequest{Owner: o.cfg.Owner, Now: o.now(), Lease: o.cfg.Lease,
+			Limit: o.cfg.ClaimBatch, Definitions: o.defNames})
 		if err != nil && o.ctx.Err() == nil {
 			o.log.Warn("saga: claiming due sagas failed", "owner", o.cfg.Owner, "error", err)
 		}

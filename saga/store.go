@@ -75,6 +75,26 @@ type Query struct {
 	Limit      int    // at most this many; 0 means no limit
 }
 
+// ClaimRequest says what Store.Claim takes.
+type ClaimRequest struct {
+	Owner string        // the lease's owner; not empty
+	Now   time.Time     // the claimer's clock: instances due at it are claimed
+	Lease time.Duration // how long the lease lasts; > 0
+	Limit int           // at most this many instances; > 0
+	// Definitions are the definitions the claimer can run; at least one. Instances of others
+	// are left to orchestrators that know them.
+	Definitions []string
+}
+
+// Validate says what is wrong with c.
+func (c ClaimRequest) Validate() error {
+	if c.Owner == "" || c.Lease <= 0 || c.Limit <= 0 || len(c.Definitions) == 0 {
+		return fmt.Errorf("saga: claim needs an owner, a positive lease and limit, and definitions (got %q, %v, %d, %q)",
+			c.Owner, c.Lease, c.Limit, c.Definitions)
+	}
+	return nil
+}
+
 // Errors stores return, for callers to branch on with errors.Is.
 var (
 	// ErrNotFound: no instance has the ID.
@@ -99,10 +119,10 @@ type Store interface {
 	// returning it with Version+1; otherwise it returns an error wrapping ErrConflict (or
 	// ErrNotFound).
 	Save(ctx context.Context, inst Instance) (Instance, error)
-	// Claim leases to owner, until now+lease, up to limit instances that are Due at now,
-	// earliest WakeAt first, raising their Version. An instance is never returned to two
-	// concurrent claims.
-	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Instance, error)
+	// Claim leases to c.Owner, until c.Now+c.Lease, up to c.Limit instances of c.Definitions
+	// that are Due at c.Now, earliest WakeAt first, raising their Version. An instance is never
+	// returned to two concurrent claims. A ClaimRequest that fails Validate is an error.
+	Claim(ctx context.Context, c ClaimRequest) ([]Instance, error)
 	// List returns the instances q selects, ordered by ID.
 	List(ctx context.Context, q Query) ([]Instance, error)
 }

@@ -87,6 +87,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		claim: `UPDATE ` + t + ` SET lease_owner = $1, lease_until = $3, version = version + 1
 			WHERE id IN (SELECT id FROM ` + t + `
 				WHERE state IN ('running', 'compensating') AND wake_at <= $2 AND (lease_owner = '' OR lease_until <= $2)
+					AND definition = ANY($5)
 				ORDER BY wake_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
 			RETURNING ` + columns,
 		list: `SELECT ` + columns + ` FROM ` + t + `
@@ -222,11 +223,11 @@ func (s *Store) Save(ctx context.Context, inst saga.Instance) (saga.Instance, er
 }
 
 // Claim implements saga.Store.
-func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]saga.Instance, error) {
-	if owner == "" || lease <= 0 || limit <= 0 {
-		return nil, fmt.Errorf("saga pgstore: claim: need an owner, a positive lease and a positive limit (got %q, %v, %d)", owner, lease, limit)
+func (s *Store) Claim(ctx context.Context, c saga.ClaimRequest) ([]saga.Instance, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, s.q.claim, owner, now, now.Add(lease), limit)
+	rows, err := s.pool.Query(ctx, s.q.claim, c.Owner, c.Now, c.Now.Add(c.Lease), c.Limit, c.Definitions)
 	if err != nil {
 		return nil, fmt.Errorf("saga pgstore: claim in %s: %w", s.table, err)
 	}

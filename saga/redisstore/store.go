@@ -8,7 +8,8 @@
 //
 //	<prefix>i:<id>        hash: doc (the instance as JSON), v (version), st (state),
 //	                      lo and lu (lease owner and lease end in Unix microseconds)
-//	<prefix>due           sorted set of active instances by when they may next be claimed
+//	<prefix>due:<def>     sorted set of the active instances of definition def by when they
+//	                      may next be claimed
 //	<prefix>all           sorted set of every ID (listing in ID order)
 //	<prefix>state:<state> sorted set of the IDs in a state (listing by state)
 package redisstore
@@ -134,46 +135,55 @@ local function read(key, id)
 end
 `
 
-// index moves id to the state set of st (from old) and sets or removes its due entry.
+// index moves id to the state set of st (from old) and sets or removes its entry in the due
+// set of its definition.
 const luaIndex = `
-local function index(prefix, id, old, st, due)
+local function index(prefix, id, old, st, due, def)
   if old ~= st then
     if old then redis.call('ZREM', prefix .. 'state:' .. old, id) end
     redis.call('ZADD', prefix .. 'state:' .. st, 0, id)
   end
-  if due == '' then redis.call('ZREM', prefix .. 'due', id) else redis.call('ZADD', prefix .. 'due', due, id) end
+  local key = prefix .. 'due:' .. def
+  if due == '' then redis.call('ZREM', key, id) else redis.call('ZADD', key, due, id) end
 end
 `
 
-// KEYS: instance key. ARGV: prefix, id, doc, state, lease owner, lease end, due score.
+// KEYS: instance key. ARGV: prefix, id, doc, state, lease owner, lease end, due score, definition.
 var createScript = redis.NewScript(luaRead + luaIndex + `
 local existing = read(KEYS[1], ARGV[2])
 if existing then return {0, existing} end
 redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'v', 1, 'st', ARGV[4], 'lo', ARGV[5], 'lu', ARGV[6])
 redis.call('ZADD', ARGV[1] .. 'all', 0, ARGV[2])
-index(ARGV[1], ARGV[2], false, ARGV[4], ARGV[7])
+index(ARGV[1], ARGV[2], false, ARGV[4], ARGV[7], ARGV[8])
 return {1, read(KEYS[1], ARGV[2])}
 `)
 
-// KEYS: instance key. ARGV: prefix, id, expected version, doc, state, lease owner, lease end, due score.
+// KEYS: instance key. ARGV: prefix, id, expected version, doc, state, lease owner, lease end, due score, definition.
 var saveScript = redis.NewScript(luaRead + luaIndex + `
 local h = redis.call('HMGET', KEYS[1], 'v', 'st')
 if not h[1] then return {-1, ''} end
 if h[1] ~= ARGV[3] then return {-2, h[1]} end
 redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'v', tonumber(h[1]) + 1, 'st', ARGV[5], 'lo', ARGV[6], 'lu', ARGV[7])
-index(ARGV[1], ARGV[2], h[2], ARGV[5], ARGV[8])
+index(ARGV[1], ARGV[2], h[2], ARGV[5], ARGV[8], ARGV[9])
 return {1, read(KEYS[1], ARGV[2])}
 `)
 
-// KEYS: due set. ARGV: prefix, now, owner, lease end, limit.
+// KEYS: the "all" set (for routing). ARGV: prefix, now, owner, lease end, limit,
+// definitions...: claims the due instances of the definitions, earliest first across them.
 var claimScript = redis.NewScript(luaRead + `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[5]))
+local limit = tonumber(ARGV[5])
+local due = {}
+for i = 6, #ARGV do
+  local r = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'due:' .. ARGV[i], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0, limit)
+  for j = 1, #r, 2 do table.insert(due, {tonumber(r[j + 1]), r[j], ARGV[i]}) end
+end
+table.sort(due, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
 local out = {}
-for _, id in ipairs(ids) do
-  local key = ARGV[1] .. 'i:' .. id
+for k = 1, math.min(limit, #due) do
+  local id, key = due[k][2], ARGV[1] .. 'i:' .. due[k][2]
   redis.call('HSET', key, 'lo', ARGV[3], 'lu', ARGV[4])
   redis.call('HINCRBY', key, 'v', 1)
-  redis.call('ZADD', KEYS[1], ARGV[4], id)
+  redis.call('ZADD', ARGV[1] .. 'due:' .. due[k][3], ARGV[4], id)
   table.insert(out, read(key, id))
 end
 return out
@@ -195,7 +205,7 @@ func (s *Store) Create(ctx context.Context, inst saga.Instance) (saga.Instance, 
 		return saga.Instance{}, s.wrap("create", inst.ID, err)
 	}
 	res, err := createScript.Run(ctx, s.rdb, []string{s.key(inst.ID)}, s.prefix, inst.ID, d, string(inst.State),
-		inst.LeaseOwner, micros(inst.LeaseUntil), dueScore(inst)).Slice()
+		inst.LeaseOwner, micros(inst.LeaseUntil), dueScore(inst), inst.Definition).Slice()
 	if err != nil {
 		return saga.Instance{}, s.wrap("create", inst.ID, err)
 	}
@@ -240,7 +250,7 @@ func (s *Store) Save(ctx context.Context, inst saga.Instance) (saga.Instance, er
 		return saga.Instance{}, s.wrap("save", inst.ID, err)
 	}
 	res, err := saveScript.Run(ctx, s.rdb, []string{s.key(inst.ID)}, s.prefix, inst.ID, inst.Version, d, string(inst.State),
-		inst.LeaseOwner, micros(inst.LeaseUntil), dueScore(inst)).Slice()
+		inst.LeaseOwner, micros(inst.LeaseUntil), dueScore(inst), inst.Definition).Slice()
 	if err != nil {
 		return saga.Instance{}, s.wrap("save", inst.ID, err)
 	}
@@ -254,12 +264,15 @@ func (s *Store) Save(ctx context.Context, inst saga.Instance) (saga.Instance, er
 }
 
 // Claim implements saga.Store.
-func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]saga.Instance, error) {
-	if owner == "" || lease <= 0 || limit <= 0 {
-		return nil, fmt.Errorf("saga redisstore: claim: need an owner, a positive lease and a positive limit (got %q, %v, %d)", owner, lease, limit)
+func (s *Store) Claim(ctx context.Context, c saga.ClaimRequest) ([]saga.Instance, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.prefix + "due"}, s.prefix, micros(now), owner,
-		micros(now.Add(lease)), limit).Slice()
+	args := []any{s.prefix, micros(c.Now), c.Owner, micros(c.Now.Add(c.Lease)), c.Limit}
+	for _, d := range c.Definitions {
+		args = append(args, d)
+	}
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.prefix + "all"}, args...).Slice() // the key routes it to the prefix's slot
 	if err != nil {
 		return nil, fmt.Errorf("saga redisstore: claim: %w", err)
 	}

@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("ConcurrentSavesOneWins", func(t *testing.T) { testConcurrentSaves(t, newStore(t)) })
 	t.Run("ClaimDue", func(t *testing.T) { testClaimDue(t, newStore(t)) })
 	t.Run("ClaimLeaseExpiry", func(t *testing.T) { testClaimLease(t, newStore(t)) })
+	t.Run("ClaimByDefinition", func(t *testing.T) { testClaimByDefinition(t, newStore(t)) })
 	t.Run("ConcurrentClaimsDisjoint", func(t *testing.T) { testConcurrentClaims(t, newStore(t)) })
 	t.Run("List", func(t *testing.T) { testList(t, newStore(t)) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, newStore(t)) })
@@ -177,6 +178,11 @@ func ids(insts []saga.Instance) []string {
 	return out
 }
 
+// claim claims instances of the "order" definition, which the store tests use.
+func claim(ctx context.Context, s saga.Store, owner string, now time.Time, lease time.Duration, limit int) ([]saga.Instance, error) {
+	return s.Claim(ctx, saga.ClaimRequest{Owner: owner, Now: now, Lease: lease, Limit: limit, Definitions: []string{"order"}})
+}
+
 func testClaimDue(t *testing.T, s saga.Store) {
 	ctx := ctxFor(t)
 	mk := func(id string, state saga.State, wake time.Time) {
@@ -193,7 +199,7 @@ func testClaimDue(t *testing.T, s saga.Store) {
 	mk("no-timer", saga.Running, time.Time{})
 	now := base.Add(3 * time.Second)
 
-	got, err := s.Claim(ctx, "w1", now, time.Minute, 1)
+	got, err := claim(ctx, s, "w1", now, time.Minute, 1)
 	if err != nil || !slices.Equal(ids(got), []string{"due-early"}) {
 		t.Fatalf("Claim(limit 1) = %v, %v; want [due-early] (earliest WakeAt first)", ids(got), err)
 	}
@@ -201,11 +207,11 @@ func testClaimDue(t *testing.T, s saga.Store) {
 	if c.LeaseOwner != "w1" || !c.LeaseUntil.Equal(now.Add(time.Minute)) || c.Version != 2 {
 		t.Fatalf("claimed instance: owner %q until %v version %d; want w1, %v, 2", c.LeaseOwner, c.LeaseUntil, c.Version, now.Add(time.Minute))
 	}
-	got, err = s.Claim(ctx, "w2", now, time.Minute, 10)
+	got, err = claim(ctx, s, "w2", now, time.Minute, 10)
 	if err != nil || !slices.Equal(ids(got), []string{"due-late"}) {
 		t.Fatalf("second Claim = %v, %v; want only [due-late]", ids(got), err)
 	}
-	got, err = s.Claim(ctx, "w3", now, time.Minute, 10)
+	got, err = claim(ctx, s, "w3", now, time.Minute, 10)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("third Claim = %v, %v; want nothing (leased, future, final, parked, no timer)", ids(got), err)
 	}
@@ -215,10 +221,10 @@ func testClaimDue(t *testing.T, s saga.Store) {
 	if _, err := s.Save(ctx, rel); err != nil {
 		t.Fatalf("Save releasing the lease: %v", err)
 	}
-	if got, _ := s.Claim(ctx, "w3", now.Add(9*time.Second), time.Minute, 10); len(got) != 0 {
+	if got, _ := claim(ctx, s, "w3", now.Add(9*time.Second), time.Minute, 10); len(got) != 0 {
 		t.Fatalf("Claim before the timer = %v, want nothing", ids(got))
 	}
-	got, err = s.Claim(ctx, "w3", now.Add(10*time.Second), time.Minute, 10)
+	got, err = claim(ctx, s, "w3", now.Add(10*time.Second), time.Minute, 10)
 	if err != nil || !slices.Equal(ids(got), []string{"due-early"}) {
 		t.Fatalf("Claim at the timer = %v, %v; want [due-early]", ids(got), err)
 	}
@@ -231,14 +237,14 @@ func testClaimDue(t *testing.T, s saga.Store) {
 func testClaimLease(t *testing.T, s saga.Store) {
 	ctx := ctxFor(t)
 	mustCreate(t, s, newInstance("s1"))
-	got, err := s.Claim(ctx, "w1", base, 10*time.Second, 5)
+	got, err := claim(ctx, s, "w1", base, 10*time.Second, 5)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("Claim = %v, %v; want s1", ids(got), err)
 	}
-	if again, _ := s.Claim(ctx, "w2", base.Add(9*time.Second), 10*time.Second, 5); len(again) != 0 {
+	if again, _ := claim(ctx, s, "w2", base.Add(9*time.Second), 10*time.Second, 5); len(again) != 0 {
 		t.Fatalf("Claim while leased = %v, want nothing", ids(again))
 	}
-	again, err := s.Claim(ctx, "w2", base.Add(10*time.Second), 10*time.Second, 5)
+	again, err := claim(ctx, s, "w2", base.Add(10*time.Second), 10*time.Second, 5)
 	if err != nil || len(again) != 1 || again[0].LeaseOwner != "w2" || again[0].Version != got[0].Version+1 {
 		t.Fatalf("Claim after the lease ended = %+v, %v; want s1 leased to w2 at version %d", again, err, got[0].Version+1)
 	}
@@ -251,10 +257,10 @@ func testClaimLease(t *testing.T, s saga.Store) {
 	if _, err := s.Save(ctx, keep); err != nil {
 		t.Fatalf("Save renewing the lease: %v", err)
 	}
-	if other, _ := s.Claim(ctx, "w3", base.Add(25*time.Second), time.Second, 5); len(other) != 0 {
+	if other, _ := claim(ctx, s, "w3", base.Add(25*time.Second), time.Second, 5); len(other) != 0 {
 		t.Fatalf("Claim during the renewed lease = %v, want nothing", ids(other))
 	}
-	if other, _ := s.Claim(ctx, "w3", base.Add(30*time.Second), time.Second, 5); len(other) != 1 {
+	if other, _ := claim(ctx, s, "w3", base.Add(30*time.Second), time.Second, 5); len(other) != 1 {
 		t.Fatalf("Claim after the renewed lease = %v, want s1", ids(other))
 	}
 	// An instance created with a lease (Start handing it to a local worker) is held the same way.
@@ -263,11 +269,35 @@ func testClaimLease(t *testing.T, s saga.Store) {
 	if got := mustCreate(t, s, leased); got.LeaseOwner != "starter" || !got.LeaseUntil.Equal(leased.LeaseUntil) {
 		t.Fatalf("Create with a lease returned owner %q until %v", got.LeaseOwner, got.LeaseUntil)
 	}
-	if other, _ := s.Claim(ctx, "w4", base.Add(59*time.Second), time.Second, 5); slices.Contains(ids(other), "s2") {
+	if other, _ := claim(ctx, s, "w4", base.Add(59*time.Second), time.Second, 5); slices.Contains(ids(other), "s2") {
 		t.Fatalf("Claim during a lease given at Create = %v, want no s2", ids(other))
 	}
-	if other, _ := s.Claim(ctx, "w4", base.Add(time.Minute), time.Second, 5); !slices.Contains(ids(other), "s2") {
+	if other, _ := claim(ctx, s, "w4", base.Add(time.Minute), time.Second, 5); !slices.Contains(ids(other), "s2") {
 		t.Fatalf("Claim after a lease given at Create = %v, want s2", ids(other))
+	}
+}
+
+// testClaimByDefinition: a claimer gets only instances of the definitions it names, earliest
+// first across them.
+func testClaimByDefinition(t *testing.T, s saga.Store) {
+	ctx := ctxFor(t)
+	for i, def := range []string{"order", "refund", "audit", "order", "refund"} {
+		inst := newInstance(fmt.Sprintf("s%d", i))
+		inst.Definition, inst.WakeAt = def, base.Add(time.Duration(5-i)*time.Second)
+		mustCreate(t, s, inst)
+	}
+	now := base.Add(time.Minute)
+	got, err := s.Claim(ctx, saga.ClaimRequest{Owner: "w", Now: now, Lease: time.Minute, Limit: 3, Definitions: []string{"order", "refund"}})
+	if err != nil || !slices.Equal(ids(got), []string{"s4", "s3", "s1"}) {
+		t.Fatalf("Claim(order, refund; limit 3) = %v, %v; want [s4 s3 s1] (earliest first, no audit)", ids(got), err)
+	}
+	got, err = s.Claim(ctx, saga.ClaimRequest{Owner: "w", Now: now, Lease: time.Minute, Limit: 5, Definitions: []string{"order", "refund"}})
+	if err != nil || !slices.Equal(ids(got), []string{"s0"}) {
+		t.Fatalf("second Claim(order, refund) = %v, %v; want [s0]", ids(got), err)
+	}
+	got, err = s.Claim(ctx, saga.ClaimRequest{Owner: "w", Now: now, Lease: time.Minute, Limit: 5, Definitions: []string{"audit", "unknown"}})
+	if err != nil || !slices.Equal(ids(got), []string{"s2"}) {
+		t.Fatalf("Claim(audit, unknown) = %v, %v; want [s2]", ids(got), err)
 	}
 }
 
@@ -286,7 +316,7 @@ func testConcurrentClaims(t *testing.T, s saga.Store) {
 		wg.Go(func() {
 			owner := fmt.Sprintf("w%d", w)
 			for {
-				got, err := s.Claim(ctx, owner, base.Add(time.Second), time.Minute, 3)
+				got, err := claim(ctx, s, owner, base.Add(time.Second), time.Minute, 3)
 				if err != nil {
 					t.Errorf("Claim: %v", err)
 					return
@@ -356,11 +386,14 @@ func testBadInput(t *testing.T, s saga.Store) {
 	if _, err := s.Create(ctx, bad); err == nil {
 		t.Error("Create with an unknown state succeeded")
 	}
-	if _, err := s.Claim(ctx, "", base, time.Second, 1); err == nil {
+	if _, err := claim(ctx, s, "", base, time.Second, 1); err == nil {
 		t.Error("Claim with an empty owner succeeded")
 	}
-	if _, err := s.Claim(ctx, "w", base, time.Second, 0); err == nil {
+	if _, err := claim(ctx, s, "w", base, time.Second, 0); err == nil {
 		t.Error("Claim with limit 0 succeeded")
+	}
+	if _, err := s.Claim(ctx, saga.ClaimRequest{Owner: "w", Now: base, Lease: time.Second, Limit: 1}); err == nil {
+		t.Error("Claim without definitions succeeded")
 	}
 }
 
