@@ -17,7 +17,6 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -221,23 +220,29 @@ func (s *Store) Create(ctx context.Context, inst saga.Instance) (saga.Instance, 
 
 // Get implements saga.Store.
 func (s *Store) Get(ctx context.Context, id string) (saga.Instance, error) {
-	h, err := s.rdb.HMGet(ctx, s.key(id), "doc", "v", "lo", "lu").Result()
+	h, err := s.rdb.HMGet(ctx, s.key(id), hashFields...).Result()
 	if err != nil {
 		return saga.Instance{}, s.wrap("get", id, err)
 	}
 	if h[0] == nil {
 		return saga.Instance{}, s.wrap("get", id, saga.ErrNotFound)
 	}
-	return decode(append([]any{id}, orEmpty(h)...))
+	return fromHash(id, h)
 }
 
-func orEmpty(vs []any) []any {
-	for i, v := range vs {
+// hashFields are the fields fromHash reads, in its order.
+var hashFields = []string{"doc", "v", "lo", "lu"}
+
+// fromHash decodes the hashFields of instance id.
+func fromHash(id string, h []any) (saga.Instance, error) {
+	f := []any{id}
+	for _, v := range h {
 		if v == nil {
-			vs[i] = ""
+			v = ""
 		}
+		f = append(f, v)
 	}
-	return vs
+	return decode(f)
 }
 
 // Save implements saga.Store.
@@ -305,11 +310,20 @@ func (s *Store) List(ctx context.Context, q saga.Query) ([]saga.Instance, error)
 		if err != nil {
 			return nil, fmt.Errorf("saga redisstore: list: %w", err)
 		}
-		for _, id := range ids {
-			inst, err := s.Get(ctx, id)
-			if errors.Is(err, saga.ErrNotFound) {
-				continue
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(ids))
+		for i, id := range ids {
+			cmds[i] = pipe.HMGet(ctx, s.key(id), hashFields...)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("saga redisstore: list: %w", err)
+		}
+		for i, id := range ids {
+			h := cmds[i].Val()
+			if h[0] == nil {
+				continue // deleted meanwhile
 			}
+			inst, err := fromHash(id, h)
 			if err != nil {
 				return nil, err
 			}
