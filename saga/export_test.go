@@ -5,8 +5,8 @@ func MemorySnapshot(s *MemoryStore) []Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Instance, 0, len(s.byID))
-	for _, inst := range s.byID {
-		out = append(out, cloneInstance(inst))
+	for _, e := range s.byID {
+		out = append(out, cloneInstance(e.inst))
 	}
 	return out
 }

@@ -15,13 +15,20 @@ import (
 // with the process. The zero value is not usable; call NewMemoryStore.
 type MemoryStore struct {
 	mu   sync.Mutex
-	byID map[string]Instance
-	due  map[string]*dueHeap // per definition, an entry per active instance with a timer: when it may next be claimed
+	byID map[string]*memEntry
+	due  map[string]*dueHeap // per definition: the active instances with a timer, by when they may next be claimed
+}
+
+// memEntry is a stored instance and its place in its definition's due heap.
+type memEntry struct {
+	inst    Instance
+	due     time.Time // when it may next be claimed: its timer, or its lease's end if later
+	heapIdx int       // index in the due heap; -1 when not in it
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{byID: map[string]Instance{}, due: map[string]*dueHeap{}}
+	return &MemoryStore{byID: map[string]*memEntry{}, due: map[string]*dueHeap{}}
 }
 
 func cloneInstance(inst Instance) Instance {
@@ -37,7 +44,7 @@ func (s *MemoryStore) Create(ctx context.Context, inst Instance) (Instance, erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.byID[inst.ID]; ok {
-		return cloneInstance(old), fmt.Errorf("saga: create %q: %w", inst.ID, ErrExists)
+		return cloneInstance(old.inst), fmt.Errorf("saga: create %q: %w", inst.ID, ErrExists)
 	}
 	inst = normalize(inst)
 	inst.Version = 1
@@ -52,11 +59,11 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (Instance, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inst, ok := s.byID[id]
+	e, ok := s.byID[id]
 	if !ok {
 		return Instance{}, fmt.Errorf("saga: get %q: %w", id, ErrNotFound)
 	}
-	return cloneInstance(inst), nil
+	return cloneInstance(e.inst), nil
 }
 
 // Save implements Store.
@@ -66,16 +73,16 @@ func (s *MemoryStore) Save(ctx context.Context, inst Instance) (Instance, error)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.byID[inst.ID]
+	e, ok := s.byID[inst.ID]
 	if !ok {
 		return Instance{}, fmt.Errorf("saga: save %q: %w", inst.ID, ErrNotFound)
 	}
-	if old.Version != inst.Version {
-		return Instance{}, fmt.Errorf("saga: save %q at version %d (stored %d): %w", inst.ID, inst.Version, old.Version, ErrConflict)
+	if e.inst.Version != inst.Version {
+		return Instance{}, fmt.Errorf("saga: save %q at version %d (stored %d): %w", inst.ID, inst.Version, e.inst.Version, ErrConflict)
 	}
 	inst = normalize(inst)
 	inst.Version++
-	inst.CreatedAt = old.CreatedAt
+	inst.CreatedAt = e.inst.CreatedAt
 	s.put(inst)
 	return cloneInstance(inst), nil
 }
@@ -95,14 +102,14 @@ func (s *MemoryStore) Claim(ctx context.Context, c ClaimRequest) ([]Instance, er
 	for len(out) < c.Limit {
 		var first *dueHeap // the definition whose next instance is due first
 		for _, d := range c.Definitions {
-			if h := s.due[d]; h != nil && h.Len() > 0 && !h.entries[0].at.After(now) && (first == nil || h.less(h.entries[0], first.entries[0])) {
+			if h := s.due[d]; h != nil && len(*h) > 0 && !(*h)[0].due.After(now) && (first == nil || less((*h)[0], (*first)[0])) {
 				first = h
 			}
 		}
 		if first == nil {
 			break
 		}
-		next := s.byID[first.entries[0].id]
+		next := (*first)[0].inst
 		next.Version++
 		next.LeaseOwner, next.LeaseUntil = c.Owner, now.Add(c.Lease)
 		s.put(next)
@@ -118,8 +125,8 @@ func (s *MemoryStore) List(ctx context.Context, q Query) ([]Instance, error) {
 	}
 	s.mu.Lock()
 	var out []Instance
-	for _, inst := range s.byID {
-		if (q.State == "" || inst.State == q.State) && (q.Definition == "" || inst.Definition == q.Definition) && inst.ID > q.AfterID {
+	for _, e := range s.byID {
+		if inst := e.inst; (q.State == "" || inst.State == q.State) && (q.Definition == "" || inst.Definition == q.Definition) && inst.ID > q.AfterID {
 			out = append(out, cloneInstance(inst))
 		}
 	}
@@ -131,25 +138,36 @@ func (s *MemoryStore) List(ctx context.Context, q Query) ([]Instance, error) {
 	return out, nil
 }
 
-// put stores inst and indexes when it may next be claimed: at its timer, or when its lease
-// ends if that is later. s.mu is held.
+// put stores inst and keeps its definition's due heap in step. s.mu is held.
 func (s *MemoryStore) put(inst Instance) {
 	inst.Data = slices.Clone(inst.Data)
-	s.byID[inst.ID] = inst
+	e := s.byID[inst.ID]
+	if e == nil {
+		e = &memEntry{heapIdx: -1}
+		s.byID[inst.ID] = e
+	}
+	e.inst = inst
 	h := s.due[inst.Definition]
 	if h == nil {
-		h = &dueHeap{index: map[string]int{}}
+		h = &dueHeap{}
 		s.due[inst.Definition] = h
 	}
-	if !inst.State.Active() || inst.WakeAt.IsZero() {
-		h.remove(inst.ID)
+	switch {
+	case !inst.State.Active() || inst.WakeAt.IsZero():
+		if e.heapIdx >= 0 {
+			heap.Remove(h, e.heapIdx)
+		}
 		return
+	case inst.LeaseOwner != "" && inst.LeaseUntil.After(inst.WakeAt):
+		e.due = inst.LeaseUntil
+	default:
+		e.due = inst.WakeAt
 	}
-	at := inst.WakeAt
-	if inst.LeaseOwner != "" && inst.LeaseUntil.After(at) {
-		at = inst.LeaseUntil
+	if e.heapIdx >= 0 {
+		heap.Fix(h, e.heapIdx)
+	} else {
+		heap.Push(h, e)
 	}
-	h.set(inst.ID, at)
 }
 
 // precheck refuses a write with an ended context or a malformed instance.
@@ -174,52 +192,32 @@ func normalize(inst Instance) Instance {
 	return inst
 }
 
-type dueEntry struct {
-	at time.Time
-	id string
-}
+// dueHeap orders the entries of one definition by when they may next be claimed.
+type dueHeap []*memEntry
 
-// dueHeap orders instances by when they may next be claimed; index finds an instance's entry.
-type dueHeap struct {
-	entries []dueEntry
-	index   map[string]int
-}
-
-func (h *dueHeap) set(id string, at time.Time) {
-	if i, ok := h.index[id]; ok {
-		h.entries[i].at = at
-		heap.Fix(h, i)
-		return
+func less(a, b *memEntry) bool {
+	if !a.due.Equal(b.due) {
+		return a.due.Before(b.due)
 	}
-	heap.Push(h, dueEntry{at: at, id: id})
+	return a.inst.ID < b.inst.ID
 }
 
-func (h *dueHeap) remove(id string) {
-	if i, ok := h.index[id]; ok {
-		heap.Remove(h, i)
-	}
-}
-
-func (h *dueHeap) Len() int           { return len(h.entries) }
-func (h *dueHeap) Less(i, j int) bool { return h.less(h.entries[i], h.entries[j]) }
-func (*dueHeap) less(a, b dueEntry) bool {
-	if !a.at.Equal(b.at) {
-		return a.at.Before(b.at)
-	}
-	return a.id < b.id
-}
-func (h *dueHeap) Swap(i, j int) {
-	h.entries[i], h.entries[j] = h.entries[j], h.entries[i]
-	h.index[h.entries[i].id], h.index[h.entries[j].id] = i, j
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return less(h[i], h[j]) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
 }
 func (h *dueHeap) Push(x any) {
-	e := x.(dueEntry)
-	h.index[e.id] = len(h.entries)
-	h.entries = append(h.entries, e)
+	e := x.(*memEntry)
+	e.heapIdx = len(*h)
+	*h = append(*h, e)
 }
 func (h *dueHeap) Pop() any {
-	e := h.entries[len(h.entries)-1]
-	h.entries = h.entries[:len(h.entries)-1]
-	delete(h.index, e.id)
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.heapIdx = -1
 	return e
 }
