@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, newStore(t)) })
 	t.Run("OrchestratorCompletesAndCompensates", func(t *testing.T) { testOrchestrator(t, newStore(t)) })
 	t.Run("ConcurrentRepliesOneTransition", func(t *testing.T) { testConcurrentReplies(t, newStore(t)) })
+	t.Run("LeasesKeepSagasExclusive", func(t *testing.T) { testLeasesExclusive(t, newStore(t)) })
 }
 
 // base is a fixed, microsecond-precise time for the store tests.
