@@ -20,7 +20,7 @@ import (
 //   - anchor: 8 goroutines committing one-row INSERTs, one per transaction: the stand-in for
 //     the event store's 1-event append rate (a plain INSERT is cheaper than an event-store
 //     append, so the comparison is strict); 2,400 inserts per round.
-//   - saga: an orchestrator with 8 workers running 3-step sagas with trivial actions (and 8
+//   - saga: an orchestrator with 8 workers running 3-step sagas with trivial actions (and 2
 //     goroutines starting them); every step is one compare-and-set transition; 800 sagas
 //     (2,400 transitions) per round. Each saga also costs its Start (an INSERT), not counted.
 //
