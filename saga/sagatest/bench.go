@@ -27,10 +27,10 @@ func Benchmark(b *testing.B, s saga.Store, workers int) {
 }
 
 // Throughput runs n sagas of three steps with trivial actions on s, with an orchestrator of
-// the given number of workers (and a third as many goroutines starting the sagas), and returns the
-// step transitions per second: three per saga, each one compare-and-set Save. Each saga
-// also costs its Create (which hands it to a local worker, or else a worker claims it
-// later), not counted as a transition.
+// the given number of workers (and a third as many goroutines starting the sagas), and
+// returns the step transitions per second: three per saga, each one compare-and-set Save.
+// Each saga also costs its Create (which hands it to a local worker, or else a worker claims
+// it later), not counted as a transition.
 func Throughput(ctx context.Context, s saga.Store, workers, n int) (float64, error) {
 	ok := func(context.Context, *saga.Exec) error { return nil }
 	def := saga.Definition{Name: "order", Steps: []saga.Step{{Name: "reserve", Action: ok}, {Name: "pay", Action: ok}, {Name: "ship", Action: ok}}}
