@@ -533,3 +533,100 @@ func TestUnknownDefinitionLeftToOthers(t *testing.T) {
 		}
 	})
 }
+
+// flakyStore fails some calls: every third Save before writing, every seventh after writing
+// (the answer is lost, the write is not), every fifth Claim.
+type flakyStore struct {
+	*saga.MemoryStore
+	mu            sync.Mutex
+	saves, claims int
+}
+
+var errFlaky = errors.New("connection reset")
+
+func (f *flakyStore) Save(ctx context.Context, inst saga.Instance) (saga.Instance, error) {
+	f.mu.Lock()
+	f.saves++
+	n := f.saves
+	f.mu.Unlock()
+	if n%3 == 0 {
+		return saga.Instance{}, errFlaky
+	}
+	got, err := f.MemoryStore.Save(ctx, inst)
+	if err == nil && n%7 == 0 {
+		return saga.Instance{}, errFlaky
+	}
+	return got, err
+}
+
+func (f *flakyStore) Claim(ctx context.Context, c saga.ClaimRequest) ([]saga.Instance, error) {
+	f.mu.Lock()
+	f.claims++
+	n := f.claims
+	f.mu.Unlock()
+	if n%5 == 0 {
+		return nil, errFlaky
+	}
+	return f.MemoryStore.Claim(ctx, c)
+}
+
+// Store errors never lose a saga nor stop the orchestrator: the saga comes back when its lease
+// ends, and steps run again only with their idempotency key.
+func TestStoreErrorsAreSurvived(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, l := newRecorder(), newLedger()
+		fails := func(x *saga.Exec) error {
+			if strings.HasPrefix(x.SagaID, "bad") {
+				return saga.Permanent(errors.New("refused"))
+			}
+			return nil
+		}
+		def := saga.Definition{Name: "order", Steps: []saga.Step{l.step("reserve", nil), l.step("pay", nil), l.step("ship", fails)}}
+		for i := range def.Steps {
+			def.Steps[i].Timeout = time.Second
+		}
+		s := &flakyStore{MemoryStore: saga.NewMemoryStore()}
+		o, err := saga.New(saga.Config{Store: s, Definitions: []saga.Definition{def}, Lease: 2 * time.Second, OnTransition: r.record})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		var ids []string
+		for i := range 10 {
+			ids = append(ids, fmt.Sprintf("good-%d", i), fmt.Sprintf("bad-%d", i))
+		}
+		for _, id := range ids {
+			if _, err := o.Start(t.Context(), "order", id, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for deadline := time.Now().Add(time.Hour); ; time.Sleep(time.Second) { // fake time
+			// The store, not the hooks: a final save whose answer was lost reports no transition.
+			final, err := s.List(t.Context(), saga.Query{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(final, func(i saga.Instance) bool { return !i.State.Final() }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sagas not final after an hour: %+v", final)
+			}
+		}
+		for _, id := range ids {
+			inst, err := s.Get(t.Context(), id)
+			good := strings.HasPrefix(id, "good")
+			if err != nil || good && inst.State != saga.Completed || !good && inst.State != saga.Compensated {
+				t.Errorf("%s: %s (%v)", id, inst.State, err)
+			}
+			for _, st := range []string{"reserve", "pay"} {
+				if k := saga.IdempotencyKey(id, st); l.applied[k] != good {
+					t.Errorf("%s: effect in place = %v", k, l.applied[k])
+				}
+			}
+		}
+		if s.saves < 30 {
+			t.Fatalf("only %d saves: the failures were not exercised", s.saves)
+		}
+	})
+}
