@@ -50,8 +50,10 @@ type Config struct {
 	// required when a definition has a message-driven step. Feed its messages to ReplyHandler.
 	ReplyTopic string
 
-	// OnTransition, optional, is called after every saved transition, on the goroutine that
-	// made it; it must not block.
+	// OnTransition, optional, is called after every transition this orchestrator saved, on
+	// the goroutine that made it; it must not block. It is a notification, not a durable
+	// log: a save whose answer was lost (the store wrote it, then the connection failed) is
+	// not reported. Use List and Get for the durable state.
 	OnTransition func(Transition)
 	// Logger receives the orchestrator's logs (saga ID and step, never data); nil means
 	// slog.Default().
