@@ -77,6 +77,9 @@ func (s *MemoryStore) Save(ctx context.Context, inst Instance) (Instance, error)
 	if !ok {
 		return Instance{}, fmt.Errorf("saga: save %q: %w", inst.ID, ErrNotFound)
 	}
+	if e.inst.Definition != inst.Definition {
+		return Instance{}, fmt.Errorf("saga: save %q: its definition is %q, not %q; a saga never changes its definition", inst.ID, e.inst.Definition, inst.Definition)
+	}
 	if e.inst.Version != inst.Version {
 		return Instance{}, fmt.Errorf("saga: save %q at version %d (stored %d): %w", inst.ID, inst.Version, e.inst.Version, ErrConflict)
 	}

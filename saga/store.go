@@ -117,7 +117,7 @@ type Store interface {
 	Get(ctx context.Context, id string) (Instance, error)
 	// Save replaces the instance if its stored Version equals inst.Version, storing and
 	// returning it with Version+1; otherwise it returns an error wrapping ErrConflict (or
-	// ErrNotFound).
+	// ErrNotFound). A Save that would change the instance's Definition is an error.
 	Save(ctx context.Context, inst Instance) (Instance, error)
 	// Claim leases to c.Owner, until c.Now+c.Lease, up to c.Limit instances of c.Definitions
 	// that are Due at c.Now, earliest WakeAt first, raising their Version. An instance is never

@@ -80,10 +80,10 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		create: `INSERT INTO ` + t + ` (` + columns + `) VALUES ($1,$2,$3,1,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
 			ON CONFLICT (id) DO NOTHING RETURNING ` + columns,
 		get: `SELECT ` + columns + ` FROM ` + t + ` WHERE id = $1`,
-		save: `UPDATE ` + t + ` SET definition=$3, state=$4, version=version+1, step=$5, attempt=$6, awaiting=$7, data=$8,
+		save: `UPDATE ` + t + ` SET state=$4, version=version+1, step=$5, attempt=$6, awaiting=$7, data=$8,
 			error=$9, wake_at=$10, lease_owner=$11, lease_until=$12, updated_at=$13
-			WHERE id = $1 AND version = $2 RETURNING ` + columns,
-		exists: `SELECT version FROM ` + t + ` WHERE id = $1`,
+			WHERE id = $1 AND version = $2 AND definition = $3 RETURNING ` + columns,
+		exists: `SELECT version, definition FROM ` + t + ` WHERE id = $1`,
 		claim: `UPDATE ` + t + ` SET lease_owner = $1, lease_until = $3, version = version + 1
 			WHERE id IN (SELECT id FROM ` + t + `
 				WHERE state IN ('running', 'compensating') AND wake_at <= $2 AND (lease_owner = '' OR lease_until <= $2)
@@ -208,11 +208,14 @@ func (s *Store) Save(ctx context.Context, inst saga.Instance) (saga.Instance, er
 		inst.Attempt, inst.Awaiting, inst.Data, inst.Error, ts(inst.WakeAt), inst.LeaseOwner, ts(inst.LeaseUntil), inst.UpdatedAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		var stored int64
-		switch err := s.pool.QueryRow(ctx, s.q.exists, inst.ID).Scan(&stored); {
+		var def string
+		switch err := s.pool.QueryRow(ctx, s.q.exists, inst.ID).Scan(&stored, &def); {
 		case errors.Is(err, pgx.ErrNoRows):
 			return saga.Instance{}, s.wrap("save", inst.ID, saga.ErrNotFound)
 		case err != nil:
 			return saga.Instance{}, s.wrap("save", inst.ID, err)
+		case def != inst.Definition:
+			return saga.Instance{}, s.wrap("save", inst.ID, fmt.Errorf("its definition is %q, not %q; a saga never changes its definition", def, inst.Definition))
 		}
 		return saga.Instance{}, s.wrap("save", inst.ID, fmt.Errorf("at version %d (stored %d): %w", inst.Version, stored, saga.ErrConflict))
 	}

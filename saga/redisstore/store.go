@@ -6,8 +6,8 @@
 // Keys, all under Config.Prefix (default "{saga}:", whose hash tag keeps every key in one
 // slot of a Redis Cluster):
 //
-//	<prefix>i:<id>        hash: doc (the instance as JSON), v (version), st (state),
-//	                      lo and lu (lease owner and lease end in Unix microseconds)
+//	<prefix>i:<id>        hash: doc (the instance as JSON), v (version), st (state), def
+//	                      (definition), lo and lu (lease owner and lease end in Unix µs)
 //	<prefix>due:<def>     sorted set of the active instances of definition def by when they
 //	                      may next be claimed
 //	<prefix>all           sorted set of every ID (listing in ID order)
@@ -151,7 +151,7 @@ end
 var createScript = redis.NewScript(luaRead + luaIndex + `
 local existing = read(KEYS[1], ARGV[2])
 if existing then return {0, existing} end
-redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'v', 1, 'st', ARGV[4], 'lo', ARGV[5], 'lu', ARGV[6])
+redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'v', 1, 'st', ARGV[4], 'lo', ARGV[5], 'lu', ARGV[6], 'def', ARGV[8])
 redis.call('ZADD', ARGV[1] .. 'all', 0, ARGV[2])
 index(ARGV[1], ARGV[2], false, ARGV[4], ARGV[7], ARGV[8])
 return {1, read(KEYS[1], ARGV[2])}
@@ -159,8 +159,9 @@ return {1, read(KEYS[1], ARGV[2])}
 
 // KEYS: instance key. ARGV: prefix, id, expected version, doc, state, lease owner, lease end, due score, definition.
 var saveScript = redis.NewScript(luaRead + luaIndex + `
-local h = redis.call('HMGET', KEYS[1], 'v', 'st')
+local h = redis.call('HMGET', KEYS[1], 'v', 'st', 'def')
 if not h[1] then return {-1, ''} end
+if h[3] ~= ARGV[9] then return {-3, h[3]} end
 if h[1] ~= ARGV[3] then return {-2, h[1]} end
 redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'v', tonumber(h[1]) + 1, 'st', ARGV[5], 'lo', ARGV[6], 'lu', ARGV[7])
 index(ARGV[1], ARGV[2], h[2], ARGV[5], ARGV[8], ARGV[9])
@@ -264,6 +265,8 @@ func (s *Store) Save(ctx context.Context, inst saga.Instance) (saga.Instance, er
 		return saga.Instance{}, s.wrap("save", inst.ID, saga.ErrNotFound)
 	case -2:
 		return saga.Instance{}, s.wrap("save", inst.ID, fmt.Errorf("at version %d (stored %v): %w", inst.Version, res[1], saga.ErrConflict))
+	case -3:
+		return saga.Instance{}, s.wrap("save", inst.ID, fmt.Errorf("its definition is %q, not %q; a saga never changes its definition", res[1], inst.Definition))
 	}
 	return decode(res[1])
 }

@@ -136,8 +136,13 @@ func testSave(t *testing.T, s saga.Store) {
 	if _, err := s.Save(ctx, missing); !errors.Is(err, saga.ErrNotFound) && !errors.Is(err, saga.ErrConflict) {
 		t.Fatalf("Save of a missing instance: error %v, want ErrNotFound or ErrConflict", err)
 	}
-	if got, _ := s.Get(ctx, "s1"); got.Version != 2 {
-		t.Fatalf("failed saves changed the instance: version %d", got.Version)
+	redefined := v2
+	redefined.Definition = "refund"
+	if _, err := s.Save(ctx, redefined); err == nil {
+		t.Fatal("Save changing the definition succeeded")
+	}
+	if got, _ := s.Get(ctx, "s1"); got.Version != 2 || got.Definition != "order" {
+		t.Fatalf("failed saves changed the instance: version %d, definition %q", got.Version, got.Definition)
 	}
 }
 
