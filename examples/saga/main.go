@@ -18,6 +18,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,11 +83,13 @@ func run(ctx context.Context, out io.Writer, opt options) error {
 	}
 	defer p.Close()
 
-	runID := opt.runID
-	if runID == "" {
-		runID = fmt.Sprint(time.Now().UnixNano()) // fresh topics and saga IDs on a real broker and database
+	suffix := "" // fresh topics and saga IDs on a real broker or database
+	if opt.runID != "" {
+		suffix = "-" + opt.runID
+	} else if opt.pg != "" || !strings.HasPrefix(opt.broker, "memory:") {
+		suffix = fmt.Sprint("-", time.Now().UnixNano())
 	}
-	commands, replies := "payments-"+runID, "order-replies-"+runID
+	commands, replies := "payments"+suffix, "order-replies"+suffix
 
 	ended := make(chan saga.Instance, 4)
 	o, err := saga.New(saga.Config{
@@ -119,7 +122,7 @@ func run(ctx context.Context, out io.Writer, opt options) error {
 	defer stopReplies()
 
 	for _, order := range []string{"order-1", "order-2-bad-address"} {
-		id := order + "-" + runID
+		id := order + suffix
 		fmt.Fprintf(out, "== %s\n", order)
 		if _, err := o.Start(ctx, "order", id, []byte(order)); err != nil {
 			return err
