@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/courier-go/courier"
@@ -165,6 +166,8 @@ type Orchestrator struct {
 	// without a Claim, when the handoff queue has room: slots holds a token per queued saga.
 	handoff chan Instance
 	slots   chan struct{}
+
+	claimFailures, claimLogged atomic.Int64 // failed claims not logged yet; when the last was logged (Unix ns)
 
 	mu        sync.Mutex // guards closed against Start's handoffs
 	closed    bool
@@ -353,7 +356,7 @@ func (o *Orchestrator) work() {
 		insts, err := o.store.Claim(o.ctx, ClaimRequest{Owner: o.cfg.Owner, Now: o.now(), Lease: o.cfg.Lease,
 			Limit: o.cfg.ClaimBatch, Definitions: o.defNames})
 		if err != nil && o.ctx.Err() == nil {
-			o.log.Warn("saga: claiming due sagas failed", "owner", o.cfg.Owner, "error", err)
+			o.claimFailed(err)
 		}
 		for _, inst := range insts {
 			o.drive(inst)
@@ -371,6 +374,19 @@ func (o *Orchestrator) work() {
 		case <-poll.C:
 		}
 	}
+}
+
+// claimFailed logs a failed claim, at most once a second with how many failed since: while
+// the store is down every worker fails at every poll.
+func (o *Orchestrator) claimFailed(err error) {
+	n := o.claimFailures.Add(1)
+	now := time.Now().UnixNano()
+	last := o.claimLogged.Load()
+	if now-last < int64(time.Second) || !o.claimLogged.CompareAndSwap(last, now) {
+		return
+	}
+	o.claimFailures.Add(-n)
+	o.log.Warn("saga: claiming due sagas failed", "owner", o.cfg.Owner, "failures", n, "error", err)
 }
 
 func (o *Orchestrator) driveHandedOff(inst Instance) {

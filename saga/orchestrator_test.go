@@ -630,3 +630,29 @@ func TestStoreErrorsAreSurvived(t *testing.T) {
 		}
 	})
 }
+
+// downStore fails every call: the store is unreachable.
+type downStore struct{ saga.Store }
+
+func (downStore) Claim(context.Context, saga.ClaimRequest) ([]saga.Instance, error) {
+	return nil, errors.New("connection refused")
+}
+
+// While the store is down the workers keep polling, and say so at most once a second.
+func TestClaimFailuresLoggedOncePerSecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		o, err := saga.New(saga.Config{Store: downStore{saga.NewMemoryStore()}, Workers: 4, PollInterval: 100 * time.Millisecond,
+			Definitions: []saga.Definition{{Name: "d", Steps: []saga.Step{newLedger().step("a", nil)}}},
+			Logger:      slog.New(slog.NewTextHandler(&buf, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10*time.Second - time.Millisecond) // fake time: 4 workers x 10 polls a second
+		o.Close()
+		lines := strings.Count(buf.String(), "claiming due sagas failed")
+		if lines < 9 || lines > 10 || !strings.Contains(buf.String(), "failures=40") {
+			t.Fatalf("%d log lines in 10s of failing polls, want 9-10 reporting 40 failures each:\n%s", lines, buf.String())
+		}
+	})
+}
