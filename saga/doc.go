@@ -35,6 +35,8 @@
 // HeaderReplyTo), and waits up to its Timeout for a reply on Config.ReplyTopic. The service
 // answers with Reply; the orchestrator's ReplyHandler, run by any courier.Consumer of the
 // reply topic, moves the saga on. A missing reply fails the attempt when its deadline passes.
+// Compensations run locally; one that must reach another service sends its own message
+// (keyed by Exec.Key, so the service can deduplicate it) and is done when the send is.
 //
 // # Stores
 //
