@@ -9,9 +9,10 @@
 //	data bytea, error, wake_at, lease_owner, lease_until, created_at, updated_at
 //
 // with a partial index on wake_at for the active states (the due timers) and one on
-// (state, id) for listing. A saga moving from step to step keeps its state and timer, so
-// those saves change no indexed column and PostgreSQL can make them heap-only (HOT)
-// updates, in the room the table's fillfactor of 70 leaves on each page.
+// (state, id) for listing all states but completed (completed sagas, usually most of the
+// table, are listed through the primary key). A saga moving from step to step keeps its
+// state and timer, so those saves change no indexed column and PostgreSQL can make them
+// heap-only (HOT) updates, in the room the table's fillfactor of 70 leaves on each page.
 package pgstore
 
 import (
@@ -119,7 +120,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		created_at  timestamptz NOT NULL,
 		updated_at  timestamptz NOT NULL) WITH (fillfactor = 70);
 	CREATE INDEX IF NOT EXISTS ` + idx + `_due ON ` + s.table + ` (wake_at, id) WHERE state IN ('running', 'compensating');
-	CREATE INDEX IF NOT EXISTS ` + idx + `_state ON ` + s.table + ` (state, id)`
+	CREATE INDEX IF NOT EXISTS ` + idx + `_state ON ` + s.table + ` (state, id) WHERE state <> 'completed'`
 	if _, err := s.pool.Exec(ctx, ddl); err != nil {
 		return fmt.Errorf("saga pgstore: create table %s: %w", s.table, err)
 	}
