@@ -14,24 +14,40 @@ import (
 )
 
 // Benchmark runs b.N sagas on s with Throughput and reports their step transitions per
-// second ("transitions/s").
+// second ("transitions/s") and the store writes per second, starts included ("writes/s").
 func Benchmark(b *testing.B, s saga.Store, workers int) {
 	b.ResetTimer()
-	rate, err := Throughput(context.Background(), s, workers, b.N)
+	r, err := Throughput(context.Background(), s, workers, b.N)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(rate, "transitions/s")
+	b.ReportMetric(r.TransitionsPerSecond(), "transitions/s")
+	b.ReportMetric(r.WritesPerSecond(), "writes/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// Result is what Throughput measured.
+type Result struct {
+	Sagas       int           // sagas started and completed
+	Transitions int           // step transitions saved: three per saga
+	Elapsed     time.Duration // from the first Start to the last completion
+}
+
+// TransitionsPerSecond is the rate of step transitions.
+func (r Result) TransitionsPerSecond() float64 { return float64(r.Transitions) / r.Elapsed.Seconds() }
+
+// WritesPerSecond is the rate of the writes that change sagas: transitions and starts.
+func (r Result) WritesPerSecond() float64 {
+	return float64(r.Transitions+r.Sagas) / r.Elapsed.Seconds()
 }
 
 // Throughput runs n sagas of three steps with trivial actions on s, with an orchestrator of
 // the given number of workers (and a third as many goroutines starting the sagas), and
-// returns the step transitions per second: three per saga, each one compare-and-set Save.
-// Each saga also costs its Create (which hands it to a local worker, or else a worker claims
-// it later), not counted as a transition.
-func Throughput(ctx context.Context, s saga.Store, workers, n int) (float64, error) {
+// says how long they took. Each step is one transition, a compare-and-set Save; each saga
+// also costs its Create (which hands it to a local worker, or else a worker claims it later,
+// another write), not counted as a transition.
+func Throughput(ctx context.Context, s saga.Store, workers, n int) (Result, error) {
 	ok := func(context.Context, *saga.Exec) error { return nil }
 	def := saga.Definition{Name: "order", Steps: []saga.Step{{Name: "reserve", Action: ok}, {Name: "pay", Action: ok}, {Name: "ship", Action: ok}}}
 	var done, transitions atomic.Int64
@@ -47,7 +63,7 @@ func Throughput(ctx context.Context, s saga.Store, workers, n int) (float64, err
 			}
 		}})
 	if err != nil {
-		return 0, err
+		return Result{}, err
 	}
 	defer o.Close()
 	run := fmt.Sprint(time.Now().UnixNano())
@@ -68,12 +84,12 @@ func Throughput(ctx context.Context, s saga.Store, workers, n int) (float64, err
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return Result{}, err
 	}
 	select {
 	case <-finished:
 	case <-ctx.Done():
-		return 0, fmt.Errorf("%d of %d sagas completed: %w", done.Load(), n, ctx.Err())
+		return Result{}, fmt.Errorf("%d of %d sagas completed: %w", done.Load(), n, ctx.Err())
 	}
-	return float64(transitions.Load()) / time.Since(start).Seconds(), nil
+	return Result{Sagas: n, Transitions: int(transitions.Load()), Elapsed: time.Since(start)}, nil
 }
