@@ -92,6 +92,7 @@ func TestConfig(t *testing.T) {
 // TestCrash kills orchestrators on this store with SIGKILL at every step (sagatest.RunCrash).
 func TestCrash(t *testing.T) {
 	sagatest.RunCrash(t, sagatest.CrashStore{
+		Shared: true,
 		Create: func(t *testing.T) string { return newSchema(t, newPool(t, true)) },
 		Open: func(t *testing.T, schema string) saga.Store {
 			s, err := pgstore.New(newPool(t, true), pgstore.Config{Table: schema + ".sagas"})

@@ -76,6 +76,7 @@ func BenchmarkRedisStore(b *testing.B) {
 // TestCrash kills orchestrators on this store with SIGKILL at every step (sagatest.RunCrash).
 func TestCrash(t *testing.T) {
 	sagatest.RunCrash(t, sagatest.CrashStore{
+		Shared: true,
 		Create: func(t *testing.T) string {
 			rdb := newClient(t)
 			s := newStore(t, rdb)

@@ -27,6 +27,9 @@ type CrashStore struct {
 	// Open returns a store on the named place. It is called in the test's process and in the
 	// child processes RunCrash starts, which must find the same data.
 	Open func(t *testing.T, name string) saga.Store
+	// Shared says that several processes can use the place at once (a database, not a file
+	// one process loads): then two processes share the work after each crash.
+	Shared bool
 }
 
 // Environment of the child processes of RunCrash.
@@ -65,6 +68,9 @@ func crashPoints() []string {
 // undone for compensated sagas, and no key but the steps' own. A command's reply deadline
 // must fire exactly once across the kill and restart.
 //
+// With cs.Shared, two processes run concurrently after the crash: a saga's steps must still
+// run in one of them at a time (a second application of an effect would show otherwise).
+//
 // Call RunCrash from a top-level test or a subtest: the child processes run that same test
 // and RunCrash then plays the child's part.
 func RunCrash(t *testing.T, cs CrashStore) {
@@ -82,8 +88,21 @@ func RunCrash(t *testing.T, cs CrashStore) {
 			if err := runChild(t, dir, store, point); !killed(err) {
 				t.Fatalf("first run: %v; want it killed at %s", err, point)
 			}
-			if err := runChild(t, dir, store, ""); err != nil {
-				t.Fatalf("run after the crash: %v", err)
+			restarts := 1
+			if cs.Shared {
+				restarts = 2
+			}
+			errs := make(chan error, restarts)
+			for range restarts {
+				go func() { errs <- runChild(t, dir, store, "") }()
+			}
+			for range restarts {
+				if err := <-errs; err != nil {
+					t.Errorf("run after the crash: %v", err)
+				}
+			}
+			if t.Failed() {
+				return
 			}
 			checkCrashOutcome(t, cs.Open(t, store), dir, point)
 		})
