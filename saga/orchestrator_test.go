@@ -656,3 +656,29 @@ func TestClaimFailuresLoggedOncePerSecond(t *testing.T) {
 		}
 	})
 }
+
+func TestDefaultOwnersDiffer(t *testing.T) {
+	cfg := saga.Config{Store: saga.NewMemoryStore(), Definitions: []saga.Definition{{Name: "d", Steps: []saga.Step{newLedger().step("a", nil)}}}}
+	a, err := saga.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := saga.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.Owner() == "" || a.Owner() == b.Owner() {
+		t.Fatalf("default owners %q and %q: want two different, non-empty names", a.Owner(), b.Owner())
+	}
+	cfg.Owner = "worker-7"
+	c, err := saga.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Owner() != "worker-7" {
+		t.Fatalf("Owner() = %q, want the configured worker-7", c.Owner())
+	}
+}
