@@ -2,9 +2,10 @@
 // runs Run and RunCrash and must pass them. Run checks the store's own contract (create,
 // compare-and-set saves, claims with leases and due timers, listing by state) and then runs
 // orchestrators on the store: sagas that complete and that compensate, several orchestrators
-// sharing the load, concurrent replies making one transition. RunCrash kills orchestrators
-// on the store with SIGKILL at every step and checks what their sagas come to. Benchmark
-// measures transitions per second.
+// sharing the load with leases that keep each saga in one worker at a time, concurrent
+// replies making one transition. RunCrash kills orchestrators on the store with SIGKILL at
+// every step and checks what their sagas come to. Benchmark and Throughput measure
+// transitions per second.
 package sagatest
 
 import (
