@@ -110,3 +110,59 @@ func testConcurrentReplies(t *testing.T, s saga.Store) {
 		t.Errorf("%d sagas completed, want %d", len(done), n)
 	}
 }
+
+// testConcurrentStarts starts one saga ID from many goroutines and two orchestrators at
+// once: every Start succeeds, one creates it, and its step runs once.
+func testConcurrentStarts(t *testing.T, s saga.Store) {
+	ctx := ctxFor(t)
+	var mu sync.Mutex
+	runs, started := 0, 0
+	ended := make(chan struct{}, 1)
+	def := saga.Definition{Name: "order", Steps: []saga.Step{{Name: "pay", Action: func(context.Context, *saga.Exec) error {
+		mu.Lock()
+		runs++
+		mu.Unlock()
+		return nil
+	}}}}
+	cfg := saga.Config{Store: s, Definitions: []saga.Definition{def}, PollInterval: 10 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
+		OnTransition: func(tr saga.Transition) {
+			switch tr.Event {
+			case saga.EventStarted:
+				mu.Lock()
+				started++
+				mu.Unlock()
+			case saga.EventCompleted:
+				ended <- struct{}{}
+			}
+		}}
+	var orchs []*saga.Orchestrator
+	for range 2 {
+		o, err := saga.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		orchs = append(orchs, o)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			inst, err := orchs[i%2].Start(ctx, "order", "once", []byte(fmt.Sprint(i)))
+			if err != nil || inst.ID != "once" {
+				t.Errorf("Start: %+v, %v", inst, err)
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		t.Fatal("the saga did not complete")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if started != 1 || runs != 1 {
+		t.Fatalf("8 concurrent Starts of one ID: %d created it, its step ran %d times; want 1 and 1", started, runs)
+	}
+}

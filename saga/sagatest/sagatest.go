@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("OrchestratorCompletesAndCompensates", func(t *testing.T) { testOrchestrator(t, newStore(t)) })
 	t.Run("ConcurrentRepliesOneTransition", func(t *testing.T) { testConcurrentReplies(t, newStore(t)) })
 	t.Run("LeasesKeepSagasExclusive", func(t *testing.T) { testLeasesExclusive(t, newStore(t)) })
+	t.Run("ConcurrentStartsOneSaga", func(t *testing.T) { testConcurrentStarts(t, newStore(t)) })
 }
 
 // base is a fixed, microsecond-precise time for the store tests.
