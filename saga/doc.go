@@ -21,7 +21,8 @@
 //
 // A compensation that keeps failing parks the saga (state Parked, listed with
 // Query{State: Parked}) until Orchestrator.Resolve retries it or marks it compensated.
-// Starting a saga with an ID that exists is idempotent.
+// Starting a saga with an ID that exists is idempotent; Orchestrator.Cancel stops a running
+// saga and compensates it.
 //
 // Leases and timers compare the workers' clocks with the times in the store: keep the
 // clocks of the machines that share a store synchronized (NTP); a clock ahead by d takes

@@ -349,3 +349,57 @@ func TestSendFailureRetriesWithSameID(t *testing.T) {
 		}
 	})
 }
+
+// Cancel compensates a running saga, waiting while a worker runs one of its steps; the
+// reply that comes afterwards is ignored.
+func TestCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, rec, p := newLedger(), newRecorder(), &captureProducer{}
+		def := paymentSaga(l)
+		def.Steps[0].Action = func(_ context.Context, x *saga.Exec) error {
+			time.Sleep(5 * time.Second) // fake time: a slow reservation
+			l.do(x.Key)
+			return nil
+		}
+		o, err := saga.New(saga.Config{Store: saga.NewMemoryStore(), Definitions: []saga.Definition{def},
+			Producer: p, ReplyTopic: "replies", OnTransition: rec.record})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		if _, err := o.Start(t.Context(), "checkout", "s1", nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		start := time.Now()
+		inst, err := o.Cancel(t.Context(), "s1", "customer changed their mind")
+		if err != nil || inst.State != saga.Compensating && inst.State != saga.Compensated {
+			t.Fatalf("Cancel = %s, %v; want compensating", inst.State, err)
+		}
+		if waited := time.Since(start); waited < 4*time.Second {
+			t.Fatalf("Cancel returned after %v, while the reservation (5s) still ran", waited)
+		}
+		if ended := rec.wait(t); ended.State != saga.Compensated || ended.Error != "cancelled: customer changed their mind" {
+			t.Fatalf("saga ended %s (%q); want compensated with the reason", ended.State, ended.Error)
+		}
+		if l.applied["s1/reserve"] || !slices.Contains(l.undone, "s1/pay") {
+			t.Fatalf("after Cancel: applied %v, undone %v; want the reservation and the payment undone", l.applied, l.undone)
+		}
+		synctest.Wait()
+		for _, c := range p.commands() { // the payment service answers late: ignored
+			reply, _ := saga.Reply(c, nil, nil)
+			if err := o.ReplyHandler().HandleMessage(t.Context(), reply); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, _ := o.Get(t.Context(), "s1"); got.State != saga.Compensated {
+			t.Fatalf("a late reply moved the cancelled saga to %s", got.State)
+		}
+		if _, err := o.Cancel(t.Context(), "s1", "again"); !errors.Is(err, saga.ErrNotRunning) {
+			t.Fatalf("Cancel of a compensated saga: %v, want ErrNotRunning", err)
+		}
+		if ev := rec.of("s1"); !slices.Contains(ev, "cancelled pay#1") {
+			t.Fatalf("transitions %v: want cancelled at the pay step", ev)
+		}
+	})
+}

@@ -139,6 +139,7 @@ const (
 	EventCompensated       Event = "compensated"        // the last compensation succeeded
 	EventParked            Event = "parked"             // a compensation kept failing
 	EventResolved          Event = "resolved"           // Resolve changed a parked saga
+	EventCancelled         Event = "cancelled"          // Cancel stopped a running saga; compensation starts
 )
 
 // Transition is one saved change of a saga, as OnTransition sees it.
@@ -330,6 +331,50 @@ func (o *Orchestrator) Resolve(ctx context.Context, id string, r Resolution) (In
 		return inst, fmt.Errorf("saga: resolve %q: %w", id, err)
 	}
 	return saved, nil
+}
+
+// ErrNotRunning is returned by Cancel for a saga that is no longer running (completed,
+// compensating, compensated or parked).
+var ErrNotRunning = errors.New("saga: not running")
+
+// Cancel stops a running saga: it compensates the steps that may have had an effect, the
+// current one included, as if that step had failed for good with the given reason. A saga
+// a worker holds (one of its steps is running) cannot change under it: Cancel then waits,
+// looking again every PollInterval, until the worker lets go or ctx ends. It returns the
+// saga as saved, or an error wrapping ErrNotRunning if the saga is past running (say, it
+// completed first).
+func (o *Orchestrator) Cancel(ctx context.Context, id, reason string) (Instance, error) {
+	for {
+		inst, err := o.store.Get(ctx, id)
+		if err != nil {
+			return Instance{}, fmt.Errorf("saga: cancel %q: %w", id, err)
+		}
+		if inst.State != Running {
+			return inst, fmt.Errorf("saga: cancel %q: it is %s: %w", id, inst.State, ErrNotRunning)
+		}
+		def := o.defs[inst.Definition]
+		if def == nil || inst.Step >= len(def.Steps) {
+			return inst, fmt.Errorf("saga: cancel %q: %w %q", id, ErrUnknownDefinition, inst.Definition)
+		}
+		if inst.LeaseOwner == "" || !inst.LeaseUntil.After(o.now()) {
+			next := inst
+			next.State, next.Awaiting, next.Error = Compensating, false, "cancelled: "+reason
+			next = o.undoFrom(next, def, inst.Step)
+			saved, err := o.commit(ctx, inst, next, Transition{Event: EventCancelled, Step: def.Steps[inst.Step].Name, Attempt: inst.Attempt})
+			if err == nil {
+				return saved, nil
+			}
+			if !errors.Is(err, ErrConflict) {
+				return inst, fmt.Errorf("saga: cancel %q: %w", id, err)
+			}
+			continue // changed meanwhile: look again
+		}
+		select {
+		case <-ctx.Done():
+			return inst, fmt.Errorf("saga: cancel %q: held by %s: %w", id, inst.LeaseOwner, ctx.Err())
+		case <-time.After(o.cfg.PollInterval):
+		}
+	}
 }
 
 func (o *Orchestrator) now() time.Time { return time.Now().Round(0).Truncate(time.Microsecond) }
@@ -640,7 +685,7 @@ func (o *Orchestrator) notify(tr Transition) {
 		level = slog.LevelWarn
 	case EventParked:
 		level = slog.LevelError
-	case EventCompleted, EventCompensated, EventResolved:
+	case EventCompleted, EventCompensated, EventResolved, EventCancelled:
 		level = slog.LevelInfo
 	}
 	if o.log.Enabled(o.ctx, level) {
