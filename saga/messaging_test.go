@@ -199,12 +199,7 @@ func (p *captureProducer) commands() []courier.Message {
 func TestConcurrentRepliesMakeOneTransition(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l, rec, p := newLedger(), newRecorder(), &captureProducer{}
-		o, err := saga.New(saga.Config{Store: saga.NewMemoryStore(), Definitions: []saga.Definition{paymentSaga(l)},
-			Producer: p, ReplyTopic: "replies", OnTransition: rec.record})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer o.Close()
+		o := newRemoteOrchestrator(t, paymentSaga(l), p, rec)
 		const n = 30
 		for i := range n {
 			if _, err := o.Start(t.Context(), "checkout", fmt.Sprintf("s%02d", i), nil); err != nil {
@@ -318,12 +313,7 @@ func TestReplyTimeoutFiresOnceAcrossRestart(t *testing.T) {
 func TestSendFailureRetriesWithSameID(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l, rec, p := newLedger(), newRecorder(), &captureProducer{fail: errors.New("broker down")}
-		o, err := saga.New(saga.Config{Store: saga.NewMemoryStore(), Definitions: []saga.Definition{paymentSaga(l)},
-			Producer: p, ReplyTopic: "replies", OnTransition: rec.record})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer o.Close()
+		o := newRemoteOrchestrator(t, paymentSaga(l), p, rec)
 		if _, err := o.Start(t.Context(), "checkout", "s1", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -361,12 +351,7 @@ func TestCancel(t *testing.T) {
 			l.do(x.Key)
 			return nil
 		}
-		o, err := saga.New(saga.Config{Store: saga.NewMemoryStore(), Definitions: []saga.Definition{def},
-			Producer: p, ReplyTopic: "replies", OnTransition: rec.record})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer o.Close()
+		o := newRemoteOrchestrator(t, def, p, rec)
 		if _, err := o.Start(t.Context(), "checkout", "s1", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -402,4 +387,17 @@ func TestCancel(t *testing.T) {
 			t.Fatalf("transitions %v: want cancelled at the pay step", ev)
 		}
 	})
+}
+
+// newRemoteOrchestrator runs def on a memory store, sending commands through p and
+// recording transitions in rec; the test's end closes it.
+func newRemoteOrchestrator(t *testing.T, def saga.Definition, p courier.Producer, rec *recorder) *saga.Orchestrator {
+	t.Helper()
+	o, err := saga.New(saga.Config{Store: saga.NewMemoryStore(), Definitions: []saga.Definition{def},
+		Producer: p, ReplyTopic: "replies", OnTransition: rec.record})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
 }
