@@ -13,6 +13,7 @@ import (
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/cqrs"
 	"github.com/courier-go/courier/dlq"
+	"github.com/courier-go/courier/eventsource"
 )
 
 // One processor with a handler per type shares one consumer; a type without a handler is
@@ -87,7 +88,7 @@ func TestEventProcessorErrors(t *testing.T) {
 	}{
 		{"unknown type", courier.Message{ID: "m1", Topic: "t", Key: "o9", Headers: map[string]string{cqrs.HeaderType: "OrderLost"}, Value: []byte(`{}`)},
 			cqrs.ErrNoHandler, `"OrderLost" (id m1, stream "o9"`},
-		{"no type header", courier.Message{ID: "m2", Topic: "t", Value: []byte(`{}`)}, cqrs.ErrDecode, "no cqrs-type header"},
+		{"no type header", courier.Message{ID: "m2", Topic: "t", Value: []byte(`{}`)}, cqrs.ErrDecode, "neither a cqrs-type nor an event-type header"},
 		{"bad json", courier.Message{ID: "m3", Topic: "t", Headers: map[string]string{cqrs.HeaderType: "OrderPlaced"}, Value: []byte(`{"amount":"x"`)},
 			cqrs.ErrDecode, "OrderPlaced (id m3"},
 		{"bad version", courier.Message{ID: "m4", Topic: "t", Headers: map[string]string{cqrs.HeaderType: "OrderPlaced", cqrs.HeaderVersion: "v1"}, Value: []byte(`{}`)},
@@ -218,5 +219,28 @@ func TestUnknownTypeLogged(t *testing.T) {
 	}
 	if s := p.Stats(); s.Skipped != 4 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestProcessorReadsRelayedEvents: an event the event store's outbox relay published (its
+// event-type and event-version headers, not cqrs's) reaches the typed handler with its
+// version; it used to fail to decode.
+func TestProcessorReadsRelayedEvents(t *testing.T) {
+	p, err := cqrs.NewEventProcessor(cqrs.EventProcessorConfig{Name: "relayed"})
+	must(t, err)
+	var got cqrs.Event
+	var order OrderPlaced
+	must(t, cqrs.OnEvent(p, func(_ context.Context, e OrderPlaced, ev cqrs.Event) error {
+		order, got = e, ev
+		return nil
+	}))
+	msg := courier.Message{ID: "e1", Topic: "orders", Key: "order-7", Value: []byte(`{"order_id":"o7"}`),
+		Headers: map[string]string{eventsource.HeaderEventType: "OrderPlaced", eventsource.HeaderEventVersion: "3",
+			eventsource.HeaderEventStream: "order-7"}}
+	if err := p.HandleMessage(context.Background(), msg); err != nil {
+		t.Fatalf("HandleMessage of a relayed event: %v", err)
+	}
+	if order.OrderID != "o7" || got.Version != 3 || got.Stream != "order-7" || got.Type != "OrderPlaced" {
+		t.Fatalf("handler got %+v, envelope %+v", order, got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/eventsource"
 )
 
 // Sentinel errors callers branch on with errors.Is.
@@ -35,7 +36,9 @@ var (
 
 // Headers that carry a command's or event's type and an event's version on a broker.
 const (
-	// HeaderType carries the type name of the command or event in the message value.
+	// HeaderType carries the type name of the command or event in the message value. An
+	// event processor also reads the headers of eventsource's outbox relay
+	// (eventsource.HeaderEventType and HeaderEventVersion), so it consumes relayed events.
 	HeaderType = "cqrs-type"
 	// HeaderVersion carries an event's version in its stream, when the sender knows it.
 	HeaderVersion = "cqrs-version"
@@ -113,17 +116,22 @@ type Event struct {
 
 // eventFromMessage is the envelope of a message consumed from a broker.
 func eventFromMessage(m courier.Message) (Event, error) {
-	ev := Event{ID: m.ID, Stream: m.Key, Type: m.Headers[HeaderType], Data: m.Value, Metadata: m.Headers, Time: m.Timestamp}
+	typeHeader, versionHeader := HeaderType, HeaderVersion
+	if _, ok := m.Headers[HeaderType]; !ok {
+		// An event the event store's outbox relay published: its headers name type and version.
+		typeHeader, versionHeader = eventsource.HeaderEventType, eventsource.HeaderEventVersion
+	}
+	ev := Event{ID: m.ID, Stream: m.Key, Type: m.Headers[typeHeader], Data: m.Value, Metadata: m.Headers, Time: m.Timestamp}
 	if ev.Type == "" {
-		return ev, fmt.Errorf("%w: message %s on %q has no %s header", ErrDecode, m.ID, m.Topic, HeaderType)
+		return ev, fmt.Errorf("%w: message %s on %q has neither a %s nor an %s header", ErrDecode, m.ID, m.Topic, HeaderType, eventsource.HeaderEventType)
 	}
 	if len(m.Headers) == 1 { // the type alone, as the buses send
 		return ev, nil
 	}
-	if v, ok := m.Headers[HeaderVersion]; ok {
+	if v, ok := m.Headers[versionHeader]; ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return ev, fmt.Errorf("%w: message %s on %q: %s header %q is not a number", ErrDecode, m.ID, m.Topic, HeaderVersion, v)
+			return ev, fmt.Errorf("%w: message %s on %q: %s header %q is not a number", ErrDecode, m.ID, m.Topic, versionHeader, v)
 		}
 		ev.Version = n
 	}
