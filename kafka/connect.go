@@ -73,6 +73,11 @@ func connect(ctx context.Context, cfg Config, sc *sarama.Config, log *slog.Logge
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("kafka: connect %s: %w (last error: %v)", addrs, err, last)
 	}
+	if errors.Is(last, context.DeadlineExceeded) {
+		// sarama was still waiting for an answer: the port takes connections but does not
+		// speak Kafka, or the broker hangs.
+		last = errors.New("no answer to a Kafka request (a port that is not Kafka's, or a broker that does not answer)")
+	}
 	return nil, fmt.Errorf("kafka: connect %s: no Kafka broker answered within %v (Config.ConnectTimeout): %w",
 		addrs, cfg.ConnectTimeout, last)
 }

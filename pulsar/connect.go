@@ -2,6 +2,7 @@ package pulsar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,7 +15,8 @@ import (
 )
 
 // probeTopic is the topic whose partitioned metadata check asks for: any name does, as the
-// question only needs the connection to work; the broker creates nothing to answer it.
+// question only needs the connection to work (an error answer will do); the broker creates
+// nothing to answer it.
 const probeTopic = "courier-connect-check"
 
 // check asks a broker at cfg.URL a question with a client of its own whose operations time
@@ -36,10 +38,11 @@ func check(ctx context.Context, cfg Config) error {
 	}()
 	t := time.NewTimer(cfg.ConnectTimeout)
 	defer t.Stop()
+	refused := false
 	select {
 	case err = <-done:
 	case <-seen.refused:
-		err = courier.ErrAuthentication
+		refused = true
 	case <-t.C:
 		err = context.DeadlineExceeded
 	case <-ctx.Done():
@@ -50,7 +53,16 @@ func check(ctx context.Context, cfg Config) error {
 	// goroutine outlives check by that much at most, which is better than making the caller
 	// wait that long to hear that the credentials are wrong.
 	client.Close()
-	if err == nil {
+	switch {
+	case refused:
+	case err == nil:
+		return nil
+	case err.Error() == "AuthenticationError":
+		return fmt.Errorf("pulsar: connect %s: %w: the broker answered the lookup with AuthenticationError", addr, courier.ErrAuthentication)
+	case !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		// The broker answered, with an error of the lookup itself (the namespace
+		// public/default does not exist, the role may not look it up...): the
+		// connection works, which is all check wants to know.
 		return nil
 	}
 	cause := seen.get()
@@ -58,7 +70,7 @@ func check(ctx context.Context, cfg Config) error {
 		cause = "no answer (a port that is not Pulsar's, or a broker that does not answer)"
 	}
 	switch {
-	case err == courier.ErrAuthentication:
+	case refused:
 		return fmt.Errorf("pulsar: connect %s: %w: %s", addr, courier.ErrAuthentication, cause)
 	case ctx.Err() != nil:
 		return fmt.Errorf("pulsar: connect %s: %w (last error: %s)", addr, ctx.Err(), cause)

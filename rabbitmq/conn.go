@@ -100,6 +100,10 @@ func (c *conn) connect(ctx context.Context) (*amqp.Connection, error) {
 		if ctx.Err() != nil {
 			break
 		}
+		if notAMQP(err) {
+			// Retrying would only delay the same error.
+			return nil, fmt.Errorf("rabbitmq: connect %s: the server did not answer as an AMQP 0-9-1 broker does: %w", addr, err)
+		}
 		c.log.Warn("rabbitmq: connect failed; retrying", "addr", addr, "attempt", attempt, "err", err)
 		t := time.NewTimer(c.cfg.ReconnectBackoff.Delay(attempt))
 		select {
@@ -116,6 +120,20 @@ func (c *conn) connect(ctx context.Context) (*amqp.Connection, error) {
 			addr, c.cfg.ConnectTimeout, last)
 	}
 	return nil, fmt.Errorf("rabbitmq: connect %s: %w (last error: %v)", addr, ctx.Err(), last)
+}
+
+// notAMQP reports whether err says that what answered does not speak AMQP 0-9-1: frames
+// that do not parse, or that come out of order.
+func notAMQP(err error) bool {
+	var aerr *amqp.Error
+	if !errors.As(err, &aerr) {
+		return false
+	}
+	switch aerr.Code {
+	case amqp.FrameError, amqp.SyntaxError, amqp.CommandInvalid, amqp.UnexpectedFrame:
+		return true
+	}
+	return false
 }
 
 // authFailed reports whether err is RabbitMQ refusing the credentials (403 ACCESS_REFUSED:

@@ -125,10 +125,11 @@ func TestConnectClosedPort(t *testing.T) {
 	}
 }
 
-// TestConnectWrongProtocol: something that is not RabbitMQ answers on the port.
+// TestConnectWrongProtocol: something that is not RabbitMQ answers on the port; New says so
+// at once rather than retrying.
 func TestConnectWrongProtocol(t *testing.T) {
 	addr := garbageAddr(t)
-	_, _ = connectFails(t, rabbitmq.Config{URL: "amqp://" + addr + "/"}, addr, "no RabbitMQ answered", "")
+	_, _ = connectFails(t, rabbitmq.Config{URL: "amqp://" + addr + "/"}, addr, "did not answer as an AMQP 0-9-1 broker does", "")
 }
 
 // TestConnectWrongPassword: RabbitMQ refuses the password (403 ACCESS_REFUSED); New says

@@ -2,9 +2,13 @@ package redisstreams
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/courier-go/courier"
 	"github.com/redis/go-redis/v9"
@@ -53,6 +57,12 @@ func connect(ctx context.Context, opts *redis.Options, cfg Config) error {
 		if cctx.Err() != nil {
 			break
 		}
+		var rerr redis.Error
+		if !unreachable(err) && !(errors.As(err, &rerr) && transient(err)) {
+			// An answer that is not Redis's, or a refusal other than the credentials'
+			// (protected mode...): retrying would only delay the same error.
+			return fmt.Errorf("redis: connect %s: the server did not answer as Redis does: %w", addr, err)
+		}
 		log.Warn("redis: connect failed; retrying", "attempt", attempt, "error", err)
 		if !pause(cctx, nil, attempt) {
 			break
@@ -73,4 +83,12 @@ func authFailed(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "without any password configured") || strings.Contains(msg, "no password is set")
+}
+
+// unreachable reports whether err is a failure of the network (a refused or reset
+// connection, a timeout, a connection closed early) rather than an answer.
+func unreachable(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }

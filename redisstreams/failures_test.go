@@ -34,9 +34,17 @@ func closedAddr(t *testing.T) string {
 }
 
 // garbageAddr serves a TCP port that answers every connection with bytes of no protocol,
-// then keeps it open without a word: the worst a wrong port can do. Its connections close
-// when the test ends.
+// then keeps it open without a word.
 func garbageAddr(t *testing.T) string {
+	return serveAddr(t, []byte("\x7fHELLO this is not the protocol you are looking for\r\n"))
+}
+
+// silentAddr serves a TCP port that takes connections and never says a word.
+func silentAddr(t *testing.T) string { return serveAddr(t, nil) }
+
+// serveAddr serves a TCP port that writes greeting on every connection, then keeps it open
+// without a word. Its connections close when the test ends.
+func serveAddr(t *testing.T, greeting []byte) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,7 +62,7 @@ func garbageAddr(t *testing.T) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			_, _ = c.Write([]byte("\x7fHELLO this is not the protocol you are looking for\r\n"))
+			_, _ = c.Write(greeting)
 		}
 	})
 	t.Cleanup(func() {
@@ -124,9 +132,13 @@ func TestConnectClosedPort(t *testing.T) {
 	}
 }
 
-// TestConnectWrongProtocol: something that is not Redis answers on the port.
+// TestConnectWrongProtocol: something that is not Redis answers on the port; New says so at
+// once rather than retrying, and a port that takes the connection and says nothing fails
+// within ConnectTimeout.
 func TestConnectWrongProtocol(t *testing.T) {
 	addr := garbageAddr(t)
+	_, _ = connectFails(t, redisstreams.Config{URL: "redis://" + addr}, addr, "did not answer as Redis does", "")
+	addr = silentAddr(t)
 	_, _ = connectFails(t, redisstreams.Config{URL: "redis://" + addr}, addr, "no Redis answered", "")
 }
 
