@@ -206,3 +206,16 @@ func checkTooLarge(t *testing.T, err error, msg courier.Message, limit int) {
 		t.Errorf("too-large error %q reports %q; memory reports %q (%v)", err, got, want, merr)
 	}
 }
+
+// TestSaramaLogsThroughSlog: sarama's own logs reach slog.Default() at Debug level.
+func TestSaramaLogsThroughSlog(t *testing.T) {
+	logs := &logText{}
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	defer slog.SetDefault(old)
+	addr := closedAddr(t)
+	_, _ = connectFails(t, kafka.Config{Brokers: []string{addr}}, addr, "connection refused", "")
+	if !strings.Contains(logs.String(), "source=sarama") || !strings.Contains(logs.String(), addr) {
+		t.Errorf("sarama's logs of the failed connection did not reach slog.Default():\n%s", logs)
+	}
+}

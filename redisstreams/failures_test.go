@@ -227,3 +227,17 @@ func checkTooLarge(t *testing.T, err error, msg courier.Message, limit int) {
 		t.Errorf("too-large error %q reports %q; memory reports %q (%v)", err, got, want, merr)
 	}
 }
+
+// TestGoRedisLogsThroughSlog: go-redis's own logs (its pool's failed dials) reach
+// slog.Default(), not stderr.
+func TestGoRedisLogsThroughSlog(t *testing.T) {
+	logs := &logText{}
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
+	defer slog.SetDefault(old)
+	addr := closedAddr(t)
+	_, _ = connectFails(t, redisstreams.Config{URL: "redis://" + addr}, addr, "connection refused", "")
+	if !strings.Contains(logs.String(), "source=go-redis") || !strings.Contains(logs.String(), addr) {
+		t.Errorf("go-redis's log of the failed dial did not reach slog.Default():\n%s", logs)
+	}
+}
