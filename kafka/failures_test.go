@@ -6,6 +6,7 @@ import (
 	"github.com/courier-go/courier/memory"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -217,5 +218,17 @@ func TestSaramaLogsThroughSlog(t *testing.T) {
 	_, _ = connectFails(t, kafka.Config{Brokers: []string{addr}}, addr, "connection refused", "")
 	if !strings.Contains(logs.String(), "source=sarama") || !strings.Contains(logs.String(), addr) {
 		t.Errorf("sarama's logs of the failed connection did not reach slog.Default():\n%s", logs)
+	}
+}
+
+// TestConnectTimeoutParameter: connect_timeout sets Config.ConnectTimeout.
+func TestConnectTimeoutParameter(t *testing.T) {
+	u, err := url.Parse("kafka://h:9092?connect_timeout=250ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := kafka.ParseURL(u)
+	if err != nil || cfg.ConnectTimeout != 250*time.Millisecond {
+		t.Fatalf("ParseURL(%s) = ConnectTimeout %v, %v; want 250ms", u, cfg.ConnectTimeout, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/courier-go/courier/memory"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -214,5 +215,17 @@ func checkTooLarge(t *testing.T, err error, msg courier.Message, limit int) {
 	want, got := sizeInError.FindString(merr.Error()), sizeInError.FindString(err.Error())
 	if want == "" || got != want {
 		t.Errorf("too-large error %q reports %q; memory reports %q (%v)", err, got, want, merr)
+	}
+}
+
+// TestConnectTimeoutParameter: connect_timeout sets Config.ConnectTimeout.
+func TestConnectTimeoutParameter(t *testing.T) {
+	u, err := url.Parse("pulsar://h:6650?connect_timeout=250ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pulsar.ParseURL(u)
+	if err != nil || cfg.ConnectTimeout != 250*time.Millisecond {
+		t.Fatalf("ParseURL(%s) = ConnectTimeout %v, %v; want 250ms", u, cfg.ConnectTimeout, err)
 	}
 }

@@ -199,3 +199,15 @@ func checkTooLarge(t *testing.T, err error, msg courier.Message, limit int) {
 		t.Errorf("too-large error %q reports %q; memory reports %q (%v)", err, got, want, merr)
 	}
 }
+
+// TestConnectTimeoutParameter: connect_timeout sets Config.ConnectTimeout.
+func TestConnectTimeoutParameter(t *testing.T) {
+	u, err := url.Parse("amqp://h:5672/?connect_timeout=250ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rabbitmq.ParseURL(u)
+	if err != nil || cfg.ConnectTimeout != 250*time.Millisecond {
+		t.Fatalf("ParseURL(%s) = ConnectTimeout %v, %v; want 250ms", u, cfg.ConnectTimeout, err)
+	}
+}

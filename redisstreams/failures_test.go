@@ -241,3 +241,15 @@ func TestGoRedisLogsThroughSlog(t *testing.T) {
 		t.Errorf("go-redis's log of the failed dial did not reach slog.Default():\n%s", logs)
 	}
 }
+
+// TestConnectTimeoutParameter: connect_timeout sets Config.ConnectTimeout.
+func TestConnectTimeoutParameter(t *testing.T) {
+	u, err := url.Parse("redis://h:6379/0?connect_timeout=250ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := redisstreams.ParseURL(u)
+	if err != nil || cfg.ConnectTimeout != 250*time.Millisecond {
+		t.Fatalf("ParseURL(%s) = ConnectTimeout %v, %v; want 250ms", u, cfg.ConnectTimeout, err)
+	}
+}
