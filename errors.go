@@ -19,6 +19,10 @@ var (
 	// ErrUnroutable is wrapped by Send errors for a message that no queue or subscription
 	// would receive, on brokers that can tell (RabbitMQ with the mandatory flag).
 	ErrUnroutable = errors.New("courier: unroutable message")
+	// ErrAuthentication is wrapped by the errors of New and Open (and of later calls that
+	// reconnect) when the broker refused the credentials: a wrong password or token, an
+	// unknown user, or a user without access to the virtual host. Retrying does not help.
+	ErrAuthentication = errors.New("courier: authentication failed")
 )
 
 // BatchError is returned by SendBatch when some messages were not sent. Errs has one entry

@@ -32,8 +32,10 @@ type Broker struct {
 
 var _ courier.Broker = (*Broker)(nil)
 
-// New connects to the cluster named by cfg.Brokers. It fails, naming the brokers, if none of
-// them can be reached before ctx ends.
+// New connects to the cluster named by cfg.Brokers, retrying (and logging each failure to
+// cfg.Logger) until a broker answers. It fails, naming the brokers and the cause, when none
+// answered within cfg.ConnectTimeout (even if ctx has no deadline) or before ctx ends, and at
+// once, wrapping courier.ErrAuthentication, when the brokers refuse the SASL credentials.
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -46,9 +48,9 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: config: %w: %w", courier.ErrInvalidConfig, err)
 	}
-	client, err := dial(ctx, cfg.Brokers, sc)
+	client, err := connect(ctx, cfg, sc, cfg.Logger.With("broker", "kafka"))
 	if err != nil {
-		return nil, fmt.Errorf("kafka: connect %s: %w", strings.Join(cfg.Brokers, ","), err)
+		return nil, err
 	}
 	b, err := newBroker(client, true, cfg)
 	if err != nil {

@@ -21,6 +21,7 @@ const (
 	DefaultHeartbeatInterval = 3 * time.Second
 	DefaultCommitInterval    = time.Second
 	DefaultDialTimeout       = 10 * time.Second
+	DefaultConnectTimeout    = 10 * time.Second
 	DefaultFetchMaxWait      = 500 * time.Millisecond
 )
 
@@ -70,6 +71,10 @@ type Config struct {
 	FetchMaxWait time.Duration
 	// DialTimeout bounds connecting to a broker; default DefaultDialTimeout.
 	DialTimeout time.Duration
+	// ConnectTimeout bounds New: how long it retries until a broker answers, whatever the
+	// deadline of its context (a port that is not Kafka would otherwise keep sarama retrying
+	// for minutes); default DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 
 	// CreateTopics makes NewConsumer and the first Send to a topic create topics that do
 	// not exist yet, with TopicPartitions partitions and TopicReplication replicas.
@@ -82,8 +87,8 @@ type Config struct {
 	TopicReplication int16
 
 	// Logger receives the adapter's logs (never payloads or credentials); nil means
-	// slog.Default(). Sarama's own logs go to the global sarama.Logger, which discards them
-	// unless the application sets it.
+	// slog.Default(). Sarama's own logs go to the process-wide sarama.Logger, which this
+	// package points at slog.Default() (Debug level) unless the program sets it.
 	Logger *slog.Logger
 }
 
@@ -139,7 +144,7 @@ func (c Config) Validate() error {
 	for name, v := range map[string]int64{
 		"MaxMessageBytes": int64(c.MaxMessageBytes), "Linger": int64(c.Linger),
 		"SessionTimeout": int64(c.SessionTimeout), "HeartbeatInterval": int64(c.HeartbeatInterval),
-		"CommitInterval": int64(c.CommitInterval), "DialTimeout": int64(c.DialTimeout), "FetchMaxWait": int64(c.FetchMaxWait),
+		"CommitInterval": int64(c.CommitInterval), "DialTimeout": int64(c.DialTimeout), "ConnectTimeout": int64(c.ConnectTimeout), "FetchMaxWait": int64(c.FetchMaxWait),
 		"TopicPartitions": int64(c.TopicPartitions), "TopicReplication": int64(c.TopicReplication),
 	} {
 		if v < 0 {
@@ -180,6 +185,9 @@ func (c Config) withDefaults() Config {
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
 	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
 	if c.FetchMaxWait == 0 {
 		c.FetchMaxWait = DefaultFetchMaxWait
 	}
@@ -201,7 +209,7 @@ func (c Config) sarama() (*sarama.Config, error) {
 		}
 		sc.Version = v
 	}
-	sc.Net.DialTimeout = c.DialTimeout
+	sc.Net.DialTimeout = min(c.DialTimeout, c.ConnectTimeout)
 	if c.TLS != nil {
 		sc.Net.TLS.Enable = true
 		sc.Net.TLS.Config = c.TLS

@@ -12,7 +12,13 @@
 //
 // Logs: the Broker's Config.Logger receives its producers' and consumers' logs (a consumer's
 // courier.ConsumerConfig.Logger takes its place for that consumer). Sarama's own logs go to
-// its process-wide sarama.Logger, which discards them unless the program sets it.
+// its process-wide sarama.Logger, which this package points at slog.Default(), at Debug
+// level, unless the program sets sarama.Logger itself.
+//
+// Failures: New retries until a broker answers, logging each failure, for at most
+// Config.ConnectTimeout (URL parameter connect_timeout; default 10s) whatever its context's
+// deadline; its error names the brokers and the cause, and wraps courier.ErrAuthentication
+// when the SASL credentials are refused.
 //
 // Producing: the producer is idempotent with acks=all, compresses with snappy by default,
 // and chooses the partition of a keyed message with murmur2 exactly as the Java client's

@@ -14,6 +14,7 @@ import (
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/driver"
 	"github.com/courier-go/courier/internal/recordid"
+	"github.com/courier-go/courier/internal/uuidv7"
 )
 
 // producer sends messages through one asynchronous sarama producer, so the records of
@@ -154,7 +155,11 @@ func (p *producer) enqueue(ctx context.Context, msgs []courier.Message, w *waite
 			t.settle(fmt.Errorf("kafka: send %s: %w", msg.Topic, err))
 			continue
 		}
-		if size := msg.Size(); size > p.b.cfg.MaxMessageBytes {
+		size := msg.Size()
+		if !sendID {
+			size += uuidv7.Len // the ID the consumer derives, counted as every broker counts a filled ID
+		}
+		if size > p.b.cfg.MaxMessageBytes {
 			t.settle(fmt.Errorf("kafka: send %s: %w: %d bytes, limit %d (Config.MaxMessageBytes)",
 				msg.Topic, courier.ErrMessageTooLarge, size, p.b.cfg.MaxMessageBytes))
 			continue

@@ -46,6 +46,7 @@ var urlParams = urlparams.Params[Config]{
 	"heartbeat_interval": urlparams.Duration(func(c *Config) *time.Duration { return &c.HeartbeatInterval }),
 	"commit_interval":    urlparams.Duration(func(c *Config) *time.Duration { return &c.CommitInterval }),
 	"dial_timeout":       urlparams.Duration(func(c *Config) *time.Duration { return &c.DialTimeout }),
+	"connect_timeout":    urlparams.Duration(func(c *Config) *time.Duration { return &c.ConnectTimeout }),
 	"fetch_max_wait":     urlparams.Duration(func(c *Config) *time.Duration { return &c.FetchMaxWait }),
 }
 
@@ -57,7 +58,7 @@ var urlParams = urlparams.Params[Config]{
 // Query parameters: client_id, version, compression, rebalance, sasl (the mechanism; PLAIN
 // when the URL has a user and no sasl parameter), tls (true: TLS with the system roots),
 // create_topics, partitions, replication, max_message_bytes, and the durations linger,
-// session_timeout, heartbeat_interval, commit_interval, fetch_max_wait, dial_timeout ("250ms", or
+// session_timeout, heartbeat_interval, commit_interval, fetch_max_wait, dial_timeout, connect_timeout ("250ms", or
 // whole seconds). Unknown
 // parameters are an error, so a typo is not silently ignored.
 func ParseURL(u *url.URL) (Config, error) {

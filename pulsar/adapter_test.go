@@ -53,13 +53,12 @@ func TestUnreachableBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := srv.URL()
-	_ = srv.Close() // nothing listens there any more
-	b, err := pulsar.New(t.Context(), pulsar.Config{URL: url, OperationTimeout: 300 * time.Millisecond, ConnectionTimeout: 200 * time.Millisecond, Logger: testLogger()})
+	b, err := pulsar.New(t.Context(), pulsar.Config{URL: srv.URL(), OperationTimeout: 300 * time.Millisecond, ConnectionTimeout: 200 * time.Millisecond, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	_ = srv.Close() // nothing listens there any more
 	p, err := b.NewProducer(context.Background())
 	if err != nil {
 		t.Fatal(err)

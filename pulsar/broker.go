@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"time"
 
 	pulsarclient "github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
@@ -37,9 +38,12 @@ type Broker struct {
 
 var _ courier.Broker = (*Broker)(nil)
 
-// New connects to the cluster at cfg.URL. The client connects lazily: an unreachable broker
-// shows on the first producer or consumer, within cfg.OperationTimeout. The client's own
-// warnings and errors go to cfg.Logger.
+// New connects to the cluster at cfg.URL and checks that a broker answers there (a lookup,
+// which needs the connection, the handshake and the authentication to succeed). It fails,
+// naming the address and the cause, when none answered within cfg.ConnectTimeout (even if
+// ctx has no deadline) or before ctx ends, and wraps courier.ErrAuthentication when the
+// broker refuses the credentials. The client's own warnings and errors (among them each
+// failed connection attempt) go to cfg.Logger.
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -51,23 +55,10 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("pulsar: new broker: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	opts := pulsarclient.ClientOptions{
-		URL:                        cfg.URL,
-		OperationTimeout:           cfg.OperationTimeout,
-		ConnectionTimeout:          cfg.ConnectionTimeout,
-		TLSTrustCertsFilePath:      cfg.TLSTrustCertsFile,
-		TLSAllowInsecureConnection: cfg.TLSAllowInsecure,
-		Logger:                     plog.NewLoggerWithSlog(slog.New(warnOnly{cfg.Logger.Handler()})),
+	if err := check(ctx, cfg); err != nil {
+		return nil, err
 	}
-	switch {
-	case cfg.Token != "":
-		opts.Authentication = pulsarclient.NewAuthenticationToken(cfg.Token)
-	case cfg.TLSCertFile != "":
-		opts.Authentication = pulsarclient.NewAuthenticationTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
-	case len(cfg.OAuth2) > 0:
-		opts.Authentication = pulsarclient.NewAuthenticationOAuth2(cfg.OAuth2)
-	}
-	client, err := pulsarclient.NewClient(opts)
+	client, err := pulsarclient.NewClient(clientOptions(cfg, cfg.OperationTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("pulsar: connect %s: %w", redact(cfg.URL), err)
 	}
@@ -87,6 +78,28 @@ func NewWithClient(client pulsarclient.Client, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	return newBroker(client, false, cfg.withDefaults()), nil
+}
+
+// clientOptions returns the options of a client for cfg (which has its defaults), with
+// operation timeout op.
+func clientOptions(cfg Config, op time.Duration) pulsarclient.ClientOptions {
+	opts := pulsarclient.ClientOptions{
+		URL:                        cfg.URL,
+		OperationTimeout:           op,
+		ConnectionTimeout:          min(cfg.ConnectionTimeout, op),
+		TLSTrustCertsFilePath:      cfg.TLSTrustCertsFile,
+		TLSAllowInsecureConnection: cfg.TLSAllowInsecure,
+		Logger:                     plog.NewLoggerWithSlog(slog.New(warnOnly{cfg.Logger.Handler()})),
+	}
+	switch {
+	case cfg.Token != "":
+		opts.Authentication = pulsarclient.NewAuthenticationToken(cfg.Token)
+	case cfg.TLSCertFile != "":
+		opts.Authentication = pulsarclient.NewAuthenticationTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	case len(cfg.OAuth2) > 0:
+		opts.Authentication = pulsarclient.NewAuthenticationOAuth2(cfg.OAuth2)
+	}
+	return opts
 }
 
 func newBroker(client pulsarclient.Client, owned bool, cfg Config) *Broker {

@@ -59,6 +59,7 @@ const (
 	DefaultMaxMessageBytes   = 5 << 20 // a Pulsar broker's default maxMessageSize
 	DefaultOperationTimeout  = 30 * time.Second
 	DefaultConnectionTimeout = 10 * time.Second
+	DefaultConnectTimeout    = 10 * time.Second
 	DefaultSendTimeout       = 30 * time.Second
 	DefaultBatchingDelay     = time.Millisecond
 	DefaultReceiverQueueSize = 1000
@@ -87,6 +88,10 @@ type Config struct {
 	OperationTimeout time.Duration
 	// ConnectionTimeout bounds establishing a TCP connection.
 	ConnectionTimeout time.Duration
+	// ConnectTimeout bounds New's check that a broker answers at URL (connection, handshake,
+	// authentication and a lookup, retried by the client meanwhile), whatever the deadline
+	// of New's context; default DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 
 	// SendTimeout fails a send the broker has not confirmed in time.
 	SendTimeout time.Duration
@@ -149,7 +154,7 @@ func (c Config) Validate() error {
 		problems = append(problems, "more than one of Token, TLSCertFile and OAuth2")
 	}
 	for name, d := range map[string]time.Duration{
-		"OperationTimeout": c.OperationTimeout, "ConnectionTimeout": c.ConnectionTimeout,
+		"OperationTimeout": c.OperationTimeout, "ConnectionTimeout": c.ConnectionTimeout, "ConnectTimeout": c.ConnectTimeout,
 		"SendTimeout": c.SendTimeout, "BatchingDelay": c.BatchingDelay, "NackDelay": c.NackDelay,
 	} {
 		if d < 0 {
@@ -184,6 +189,9 @@ func (c Config) withDefaults() Config {
 	if c.ConnectionTimeout == 0 {
 		c.ConnectionTimeout = DefaultConnectionTimeout
 	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
 	if c.SendTimeout == 0 {
 		c.SendTimeout = DefaultSendTimeout
 	}
@@ -214,6 +222,7 @@ var urlParams = urlparams.Params[Config]{
 	"tls_key_file":         urlparams.String(func(c *Config) *string { return &c.TLSKeyFile }),
 	"operation_timeout":    urlparams.Duration(func(c *Config) *time.Duration { return &c.OperationTimeout }),
 	"connection_timeout":   urlparams.Duration(func(c *Config) *time.Duration { return &c.ConnectionTimeout }),
+	"connect_timeout":      urlparams.Duration(func(c *Config) *time.Duration { return &c.ConnectTimeout }),
 	"send_timeout":         urlparams.Duration(func(c *Config) *time.Duration { return &c.SendTimeout }),
 	"batching": func(c *Config, v string) error {
 		var on bool
@@ -242,7 +251,7 @@ var urlParams = urlparams.Params[Config]{
 
 // ParseURL reads a Config from a pulsar:// or pulsar+ssl:// URL. The query parameters (token,
 // tls_trust_certs_file, tls_allow_insecure, tls_cert_file, tls_key_file, operation_timeout,
-// connection_timeout, send_timeout, batching, batching_delay, compression, max_message_bytes,
+// connection_timeout, connect_timeout, send_timeout, batching, batching_delay, compression, max_message_bytes,
 // subscription_type, receiver_queue_size, nack_delay, max_deliveries, dead_letter_topic) set
 // the common options; unknown ones are an error, so that a typo is not silently ignored.
 // Durations use Go's syntax ("500ms") or whole seconds.

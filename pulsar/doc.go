@@ -15,6 +15,13 @@
 // courier.ConsumerConfig.Logger takes its place for that consumer) and, for a
 // client New made, the client's warnings and errors.
 //
+// Failures: New checks that a broker answers at Config.URL (a lookup, which
+// needs the connection, the handshake and the authentication), while the
+// client retries and logs each failed attempt, for at most
+// Config.ConnectTimeout (URL parameter connect_timeout; default 10s) whatever
+// its context's deadline; its error names the address and the cause, and wraps
+// courier.ErrAuthentication when the broker refuses the credentials.
+//
 // Mapping: a courier topic is a Pulsar topic (short names live in
 // public/default); a group is a subscription, Key_Shared by default so that
 // messages of one key stay in order across the group's consumers; Key is the

@@ -14,6 +14,7 @@ import (
 	"github.com/courier-go/courier"
 	"github.com/courier-go/courier/driver"
 	"github.com/courier-go/courier/internal/recordid"
+	"github.com/courier-go/courier/internal/uuidv7"
 )
 
 // producer sends to any topic through one cached Pulsar producer per topic.
@@ -115,7 +116,11 @@ func (p *producer) prepare(msg courier.Message, now *time.Time) (_ courier.Messa
 	if err != nil {
 		return m, false, fmt.Errorf("pulsar: send %s: %w", msg.Topic, err)
 	}
-	if size, limit := m.Size(), p.b.cfg.MaxMessageBytes; size > limit {
+	size, limit := m.Size(), p.b.cfg.MaxMessageBytes
+	if !callerID {
+		size += uuidv7.Len // the ID the consumer derives, counted as every broker counts a filled ID
+	}
+	if size > limit {
 		return m, false, fmt.Errorf("pulsar: send %s: %w: %d bytes, limit %d (Config.MaxMessageBytes)",
 			m.Topic, courier.ErrMessageTooLarge, size, limit)
 	}
@@ -274,6 +279,12 @@ func (p *producer) sendError(topic string, err error) error {
 	p.mu.Unlock()
 	if closed || errors.Is(err, pulsarclient.ErrProducerClosed) {
 		return fmt.Errorf("pulsar: send %s: %w", topic, courier.ErrClosed)
+	}
+	if errors.Is(err, pulsarclient.ErrMessageTooLarge) {
+		// The broker's own limit, announced when the client connected, is below
+		// Config.MaxMessageBytes.
+		return fmt.Errorf("pulsar: send %s: %w: over the broker's maxMessageSize (Config.MaxMessageBytes is above it): %w",
+			topic, courier.ErrMessageTooLarge, err)
 	}
 	return fmt.Errorf("pulsar: send %s: %w", topic, err)
 }

@@ -37,8 +37,11 @@ type Broker struct {
 
 var _ courier.Broker = (*Broker)(nil)
 
-// New connects to RabbitMQ. It fails, naming the broker, when the URL is wrong or the broker
-// cannot be reached before ctx ends or Config.ConnectTimeout passes.
+// New connects to RabbitMQ, retrying (and logging each failure to cfg.Logger) until it
+// answers. It fails, naming the address (the URL without its password) and the cause, when
+// the URL is wrong or the broker cannot be reached before ctx ends or Config.ConnectTimeout
+// passes (even if ctx has no deadline), and at once, wrapping courier.ErrAuthentication, when
+// the broker refuses the credentials (403 ACCESS_REFUSED).
 //
 // There is no constructor on a connection of the caller's (the NewWithClient of the other
 // adapters): the Broker dials its connections itself because it must dial them again when
@@ -52,6 +55,8 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
 	pub, err := dialConn(ctx, cfg, "publish")
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ const (
 	DefaultMaxMessageBytes   = 16 << 20 // RabbitMQ 4's max_message_size; 3.x allows 128 MiB
 	DefaultPublisherChannels = 4
 	DefaultHeartbeat         = 10 * time.Second
-	DefaultConnectTimeout    = 30 * time.Second
+	DefaultConnectTimeout    = 10 * time.Second
 	DefaultCloseTimeout      = 30 * time.Second
 )
 
@@ -80,7 +80,9 @@ type Config struct {
 	ConnectionName string
 	// Heartbeat is the AMQP heartbeat interval; default DefaultHeartbeat.
 	Heartbeat time.Duration
-	// ConnectTimeout bounds each TCP connect and AMQP handshake; default DefaultConnectTimeout.
+	// ConnectTimeout bounds New (its connections, retried with ReconnectBackoff meanwhile),
+	// whatever the deadline of its context, and each reconnect attempt after a connection
+	// was lost; default DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// ReconnectBackoff is the delay between reconnect attempts after the connection was lost;
 	// zero means DefaultReconnectBackoff.

@@ -48,7 +48,7 @@ func dialConn(ctx context.Context, cfg Config, role string) (*conn, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	ac, err := c.dial(ctx)
+	ac, err := c.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -77,10 +77,70 @@ func (c *conn) dial(ctx context.Context) (*amqp.Connection, error) {
 			return nc, nc.SetDeadline(deadline)
 		},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("rabbitmq: connect %s: %w", redact(c.cfg.URL), err)
+	return ac, err
+}
+
+// connect dials until RabbitMQ answers, retrying with c.cfg.ReconnectBackoff (and logging
+// each failure) until the credentials are refused or ctx ends. Its error names the address
+// (the URL without its password) and the cause.
+func (c *conn) connect(ctx context.Context) (*amqp.Connection, error) {
+	addr := redact(c.cfg.URL)
+	var last error
+	for attempt := 1; ; attempt++ {
+		ac, err := c.dial(ctx)
+		if err == nil {
+			return ac, nil
+		}
+		if last == nil || ctx.Err() == nil {
+			last = err // the cause, rather than the deadline that cut it short
+		}
+		if authFailed(err) {
+			return nil, fmt.Errorf("rabbitmq: connect %s: %w: %w", addr, courier.ErrAuthentication, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if notAMQP(err) {
+			// Retrying would only delay the same error.
+			return nil, fmt.Errorf("rabbitmq: connect %s: the server did not answer as an AMQP 0-9-1 broker does: %w", addr, err)
+		}
+		c.log.Warn("rabbitmq: connect failed; retrying", "addr", addr, "attempt", attempt, "err", err)
+		t := time.NewTimer(c.cfg.ReconnectBackoff.Delay(attempt))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	return ac, nil
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, fmt.Errorf("rabbitmq: connect %s: no RabbitMQ answered within %v (Config.ConnectTimeout) or the context's deadline: %w",
+			addr, c.cfg.ConnectTimeout, last)
+	}
+	return nil, fmt.Errorf("rabbitmq: connect %s: %w (last error: %v)", addr, ctx.Err(), last)
+}
+
+// notAMQP reports whether err says that what answered does not speak AMQP 0-9-1: frames
+// that do not parse, or that come out of order.
+func notAMQP(err error) bool {
+	var aerr *amqp.Error
+	if !errors.As(err, &aerr) {
+		return false
+	}
+	switch aerr.Code {
+	case amqp.FrameError, amqp.SyntaxError, amqp.CommandInvalid, amqp.UnexpectedFrame:
+		return true
+	}
+	return false
+}
+
+// authFailed reports whether err is RabbitMQ refusing the credentials (403 ACCESS_REFUSED:
+// a wrong user or password, a mechanism it does not offer, or no access to the vhost).
+func authFailed(err error) bool {
+	var aerr *amqp.Error
+	return errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused
 }
 
 func (c *conn) set(ac *amqp.Connection) {

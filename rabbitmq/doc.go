@@ -13,7 +13,13 @@
 //
 // The Broker's Config.Logger receives the logs of its connections, producers and consumers (a
 // consumer's courier.ConsumerConfig.Logger takes its place for that consumer). amqp091-go's
-// own few logs go to its process-wide logger, which amqp.SetLogger replaces.
+// own few logs go to its process-wide logger, which this package points at slog.Default(),
+// at Debug level; a program that calls amqp.SetLogger itself keeps its own.
+//
+// Failures: New retries until RabbitMQ answers, logging each failure, for at most
+// Config.ConnectTimeout (URL parameter connect_timeout; default 10s) whatever its context's
+// deadline; its error names the address (never the password) and the cause, and wraps
+// courier.ErrAuthentication when the broker refuses the credentials (403 ACCESS_REFUSED).
 //
 // # Topology
 //

@@ -69,7 +69,7 @@ func tlsConfig(c *Config) *tls.Config {
 //	exchange_type=topic|direct|fanout|headers   Config.ExchangeType
 //	mandatory=true|false                         false sets Config.AllowUnroutable
 //	max_message_bytes=N  publisher_channels=N  prefetch=N
-//	heartbeat=10s  connect_timeout=30s  close_timeout=30s   (durations, or seconds)
+//	heartbeat=10s  connect_timeout=10s  close_timeout=30s   (durations, or seconds)
 //	connection_name=NAME
 //	queue_type=quorum|classic  binding_key=KEY  dead_letter_exchange=NAME
 //	delivery_limit=N  max_attempts=N  single_active_consumer=true|false

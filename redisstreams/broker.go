@@ -42,9 +42,11 @@ type Broker struct {
 
 var _ courier.Broker = (*Broker)(nil)
 
-// New connects to the Redis of cfg.URL, checks that it answers within ctx, and returns a
-// Broker that closes the connection when it is closed. It fails, naming the address, when
-// Redis does not answer.
+// New connects to the Redis of cfg.URL, checks that it answers (retrying, and logging each
+// failure, for at most cfg.ConnectTimeout whatever ctx's deadline), and returns a Broker that
+// closes the connection when it is closed. It fails, naming the address and the cause, when
+// Redis does not answer in time, and at once, wrapping courier.ErrAuthentication, when Redis
+// refuses the credentials (WRONGPASS, NOAUTH, or a password for a Redis that has none).
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -61,9 +63,9 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	opts.ContextTimeoutEnabled = true
 	client := redis.NewClient(opts)
 	b := newBroker(client, true, opts.Addr, cfg)
-	if err := client.Ping(ctx).Err(); err != nil {
+	if err := connect(ctx, opts, b.cfg); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("redis: connect %s: %w", opts.Addr, err)
+		return nil, err
 	}
 	return b, nil
 }

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +34,8 @@ const (
 	// DefaultSendRetryTimeout bounds how long Send keeps retrying while Redis is unreachable
 	// when the caller's context has no earlier deadline.
 	DefaultSendRetryTimeout = 10 * time.Second
+	// DefaultConnectTimeout bounds how long New retries until Redis answers.
+	DefaultConnectTimeout = 10 * time.Second
 )
 
 // Config configures a Broker. New needs URL; NewWithClient ignores it. The zero values of the
@@ -62,6 +66,9 @@ type Config struct {
 	// DefaultSendRetryTimeout. A retried XADD may have reached Redis the first time: a
 	// message can then be stored twice (at-least-once), with the same ID.
 	SendRetryTimeout time.Duration
+	// ConnectTimeout bounds how long New retries (logging each failure) until Redis
+	// answers, whatever the deadline of New's context; 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 
 	// ReadCount is the COUNT of each XREADGROUP (per stream); 0 means DefaultReadCount.
 	ReadCount int
@@ -106,6 +113,7 @@ func (c Config) Validate() error {
 	neg("TrimMaxLen", c.TrimMaxLen)
 	neg("TrimMaxAge", int64(c.TrimMaxAge))
 	neg("SendRetryTimeout", int64(c.SendRetryTimeout))
+	neg("ConnectTimeout", int64(c.ConnectTimeout))
 	neg("ReadCount", int64(c.ReadCount))
 	neg("Block", int64(c.Block))
 	neg("ClaimIdle", int64(c.ClaimIdle))
@@ -132,6 +140,7 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, DefaultMaxMessageBytes)
 	c.SendRetryTimeout = cmp.Or(c.SendRetryTimeout, DefaultSendRetryTimeout)
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, DefaultConnectTimeout)
 	c.ReadCount = cmp.Or(c.ReadCount, DefaultReadCount)
 	c.Block = cmp.Or(c.Block, DefaultBlock)
 	c.ClaimIdle = cmp.Or(c.ClaimIdle, DefaultClaimIdle)
@@ -156,16 +165,29 @@ var configParams = urlparams.Params[Config]{
 	"read_count":         urlparams.Int(func(c *Config) *int { return &c.ReadCount }),
 	"trim_max_age":       urlparams.Duration(func(c *Config) *time.Duration { return &c.TrimMaxAge }),
 	"send_retry_timeout": urlparams.Duration(func(c *Config) *time.Duration { return &c.SendRetryTimeout }),
+	"connect_timeout":    urlparams.Duration(func(c *Config) *time.Duration { return &c.ConnectTimeout }),
 	"block":              urlparams.Duration(func(c *Config) *time.Duration { return &c.Block }),
 	"claim_idle":         urlparams.Duration(func(c *Config) *time.Duration { return &c.ClaimIdle }),
 	"claim_interval":     urlparams.Duration(func(c *Config) *time.Duration { return &c.ClaimInterval }),
 }
 
+// goRedisParams are the URL parameters go-redis's redis.ParseURL knows (v9.23).
+var goRedisParams = []string{
+	"db", "protocol", "client_name", "max_retries", "min_retry_backoff", "max_retry_backoff",
+	"dial_timeout", "read_timeout", "write_timeout", "pool_fifo", "pool_size", "pool_timeout",
+	"min_idle_conns", "max_idle_conns", "max_active_conns", "max_concurrent_dials",
+	"pipeline_pool_size", "pipeline_read_buffer_size", "pipeline_write_buffer_size",
+	"conn_max_idle_time", "idle_timeout", "conn_max_lifetime", "max_conn_age",
+	"conn_max_lifetime_jitter", "skip_verify",
+}
+
 // ParseURL reads a Config from a redis:// or rediss:// URL. The parameters prefix,
-// consumer_name, max_message_bytes, trim_max_len, trim_max_age, send_retry_timeout, read_count,
-// block, claim_idle and claim_interval set the Config's fields; the URL without them becomes
-// Config.URL, whose address, credentials, database number, TLS (rediss) and remaining
-// parameters go-redis reads (redis.ParseURL). An unknown parameter is an error.
+// consumer_name, value_field, max_message_bytes, trim_max_len, trim_max_age,
+// send_retry_timeout, connect_timeout, read_count, block, claim_idle and claim_interval set
+// the Config's fields; the URL without them becomes Config.URL, whose address, credentials,
+// database number, TLS (rediss) and remaining parameters go-redis reads (redis.ParseURL:
+// pool_size, dial_timeout, read_timeout, client_name, protocol, skip_verify...). An unknown
+// parameter is an error that lists the known ones, courier's and go-redis's.
 func ParseURL(u *url.URL) (Config, error) {
 	var cfg Config
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
@@ -174,6 +196,11 @@ func ParseURL(u *url.URL) (Config, error) {
 	q := u.Query()
 	if err := configParams.Take("redis", q, &cfg); err != nil { // the rest is go-redis's
 		return cfg, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(goRedisParams, k) {
+			return cfg, urlparams.Unknown("redis", k, append(configParams.Names(), goRedisParams...))
+		}
 	}
 	rest := *u
 	rest.RawQuery = q.Encode()

@@ -31,7 +31,7 @@ func TestParseURL(t *testing.T) {
 				SendRetryTimeout: 2 * time.Second, ReadCount: 10, Block: 50 * time.Millisecond,
 				ClaimIdle: time.Minute, ClaimInterval: 5 * time.Second}},
 		{url: "redis://h/0?trim_max_age=24h", addr: "h:6379", cfg: Config{TrimMaxAge: 24 * time.Hour}},
-		{url: "redis://h/0?nope=1", wantErr: "unexpected option: nope"},
+		{url: "redis://h/0?nope=1", wantErr: `unknown URL parameter "nope" (known: block, claim_idle`},
 		{url: "redis://h/0?block=soon", wantErr: "block"},
 		{url: "redis://h/0?read_count=many", wantErr: "read_count"},
 		{url: "redis://h/0?trim_max_len=5&trim_max_age=1h", wantErr: "both set"},

@@ -12,7 +12,13 @@
 //
 // The Broker's Config.Logger receives the logs of its producers and consumers (a consumer's
 // courier.ConsumerConfig.Logger takes its place for that consumer). go-redis's own few logs
-// (failed dials of its pool) go to its process-wide logger, which redis.SetLogger replaces.
+// (failed dials of its pool) go to its process-wide logger, which this package points at
+// slog.Default(), at Warn level; a program that calls redis.SetLogger itself keeps its own.
+//
+// Failures: New retries until Redis answers, logging each failure, for at most
+// Config.ConnectTimeout (URL parameter connect_timeout; default 10s) whatever its context's
+// deadline; its error names the address and the cause, and wraps courier.ErrAuthentication
+// when Redis refuses the credentials (WRONGPASS, NOAUTH).
 //
 // # Mapping
 //

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,9 +28,12 @@ type redisServer struct {
 	port int
 	dir  string
 	cmd  *exec.Cmd
+	args []string // more options of redis-server
 }
 
-func startRedisServer(t *testing.T) *redisServer {
+// startRedisServer starts a redis-server of the test's own, with the given extra options
+// (such as "--requirepass", "secret").
+func startRedisServer(t *testing.T, args ...string) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -41,7 +45,7 @@ func startRedisServer(t *testing.T) *redisServer {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	s := &redisServer{t: t, bin: bin, port: port, dir: t.TempDir()}
+	s := &redisServer{t: t, bin: bin, port: port, dir: t.TempDir(), args: args}
 	s.start()
 	t.Cleanup(s.kill)
 	return s
@@ -55,10 +59,14 @@ func (s *redisServer) start() {
 	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--dir", s.dir,
 		"--logfile", filepath.Join(s.dir, "redis.log"))
+	s.cmd.Args = append(s.cmd.Args, s.args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	c := redis.NewClient(&redis.Options{Addr: s.addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	if i := slices.Index(s.args, "--requirepass"); i >= 0 {
+		c = redis.NewClient(&redis.Options{Addr: s.addr(), Password: s.args[i+1], DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	}
 	defer c.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -28,8 +28,7 @@ func (p Params[C]) Apply(broker string, q url.Values, cfg *C) error {
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		set, ok := p[k]
 		if !ok {
-			known := slices.Sorted(maps.Keys(p))
-			return fmt.Errorf("%s: parse URL: %w: unknown URL parameter %q (known: %s)", broker, courier.ErrInvalidConfig, k, strings.Join(known, ", "))
+			return Unknown(broker, k, p.Names())
 		}
 		v := q[k][len(q[k])-1]
 		if err := set(cfg, v); err != nil {
@@ -37,6 +36,16 @@ func (p Params[C]) Apply(broker string, q url.Values, cfg *C) error {
 		}
 	}
 	return nil
+}
+
+// Names returns the names of the parameters p knows.
+func (p Params[C]) Names() []string { return slices.Collect(maps.Keys(p)) }
+
+// Unknown returns the error for an unknown parameter name: it wraps
+// courier.ErrInvalidConfig and lists the known names, sorted.
+func Unknown(broker, name string, known []string) error {
+	known = slices.Sorted(slices.Values(known))
+	return fmt.Errorf("%s: parse URL: %w: unknown URL parameter %q (known: %s)", broker, courier.ErrInvalidConfig, name, strings.Join(known, ", "))
 }
 
 // Take sets cfg from the parameters of q it knows, as Apply does, and removes them from q:

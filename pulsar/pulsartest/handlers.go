@@ -3,6 +3,7 @@ package pulsartest
 import (
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"maps"
 	"slices"
 	"strconv"
@@ -82,6 +83,11 @@ func (c *conn) handle(cmd *wire.BaseCommand, payload []byte) bool {
 }
 
 func (c *conn) handleConnect(m *wire.CommandConnect) {
+	if method, data := connectAuth(m); c.s.token != "" && (method != "token" || data != c.s.token) {
+		c.s.log.Info("pulsartest: authentication failed", "method", method)
+		c.sendError(0, wire.ServerError_AuthenticationError, "Unable to authenticate")
+		return
+	}
 	v := min(m.GetProtocolVersion(), maxProtocolVers)
 	c.send(&wire.BaseCommand{
 		Type: wire.BaseCommand_CONNECTED.Enum(),
@@ -303,4 +309,36 @@ func (c *conn) handleTopicsOfNamespace(m *wire.CommandGetTopicsOfNamespace) {
 			Topics:    topics,
 		},
 	}, nil)
+}
+
+// connectAuth returns the auth_method_name (field 5) and auth_data (field 3) of a CONNECT,
+// which the trimmed wire.proto leaves among its unknown fields.
+func connectAuth(m *wire.CommandConnect) (method, data string) {
+	b := m.ProtoReflect().GetUnknown()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return method, data
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == 3 || num == 5) {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return method, data
+			}
+			if num == 3 {
+				data = string(v)
+			} else {
+				method = string(v)
+			}
+			b = b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return method, data
+		}
+		b = b[n:]
+	}
+	return method, data
 }

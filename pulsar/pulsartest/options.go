@@ -14,6 +14,7 @@ type config struct {
 	maxMessageSize int
 	partitioned    map[string]int
 	responseDelay  time.Duration
+	token          string
 }
 
 func defaultConfig() config {
@@ -61,4 +62,11 @@ func WithPartitionedTopic(topic string, partitions int) Option {
 // Server.SetResponseDelay).
 func WithResponseDelay(d time.Duration) Option {
 	return func(c *config) { c.responseDelay = d }
+}
+
+// WithToken makes the server require token authentication with this token: a client that
+// connects without it is answered with an AuthenticationError, as a broker with
+// authenticationEnabled and the token provider would.
+func WithToken(token string) Option {
+	return func(c *config) { c.token = token }
 }

@@ -18,6 +18,7 @@ type Server struct {
 	url    string
 	log    *slog.Logger
 	maxMsg int
+	token  string       // required by CONNECT when not empty (WithToken)
 	delay  atomic.Int64 // response delay in nanoseconds
 
 	wg sync.WaitGroup // accept loop and connection goroutines
@@ -50,6 +51,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		url:         "pulsar://" + ln.Addr().String(),
 		log:         cfg.logger,
 		maxMsg:      cfg.maxMessageSize,
+		token:       cfg.token,
 		conns:       map[*conn]struct{}{},
 		topics:      map[string]*topic{},
 		partitioned: map[string]int{},
