@@ -159,7 +159,9 @@ func TestBuildMistakes(t *testing.T) {
 		{"aggregate without anything", func(p *Pipeline) { Aggregate(ints(p), Aggregation[int, int64]{MaxConflicts: -1}) },
 			"Aggregate: empty Name; Aggregate: nil Store; Aggregate: Codec without Encode or Decode; Aggregate: nil Add; Aggregate: negative MaxConflicts -1"},
 		{"table twice", func(p *Pipeline) { s := ints(p); Count(s, store, "c"); Count(s, store, "c") }, `state table name "c" is used twice`},
-		{"bad windows", func(p *Pipeline) { WindowCount(ints(p), Windows{Size: time.Minute, Advance: 2 * time.Minute, Grace: -1}, store, "w") },
+		{"bad windows", func(p *Pipeline) {
+			WindowCount(ints(p), Windows{Size: time.Minute, Advance: 2 * time.Minute, Grace: -1}, store, "w")
+		},
 			"Advance 2m0s is not between 0 and Size 1m0s; negative Grace -1ns"},
 		{"zero window", func(p *Pipeline) { WindowCount(ints(p), Tumbling(0), store, "w") }, "Size 0s is not positive"},
 	}
