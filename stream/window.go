@@ -89,13 +89,14 @@ func (w Windows) Of(t time.Time) []Window {
 
 // Window is one window of event time: from Start (included) to End (excluded).
 type Window struct {
-	Start, End time.Time
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
 }
 
 // Windowed is the result of a window for a key (the record's key).
 type Windowed[S any] struct {
-	Window Window
-	Value  S
+	Window Window `json:"window"`
+	Value  S      `json:"value"`
 }
 
 // WindowStage is a windowed aggregation in a pipeline: its results, its late records, and how
