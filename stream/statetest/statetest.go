@@ -1,5 +1,8 @@
 // Package statetest is the acceptance suite for stream.Store implementations: every store
-// (stream.MemoryStore, stream/redisstate, stream/pgstate) runs it and must pass.
+// (stream.MemoryStore, stream/redisstate, stream/pgstate) runs it and must pass. It checks
+// the store's operations one by one, compare-and-set under concurrent writers on two store
+// values, and an Aggregate pipeline on a memory:// consumer whose state must equal a reference
+// fold although updates crash after their commit, sends fail and acknowledgements get lost.
 package statetest
 
 import (
@@ -33,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) stream.Store) {
 	t.Run("InvalidUpdate", func(t *testing.T) { invalidUpdate(t, newStore(t)) })
 	t.Run("Cancelled", func(t *testing.T) { cancelled(t, newStore(t)) })
 	t.Run("ConcurrentCounters", func(t *testing.T) { concurrentCounters(t, newStore(t), newStore(t)) })
+	t.Run("AggregateEqualsReferenceFold", func(t *testing.T) { aggregateFold(t, newStore(t)) })
 }
 
 func table(t *testing.T) string {
