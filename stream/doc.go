@@ -33,4 +33,10 @@
 // hopping, aligned to the Unix epoch, with a grace period) and emits each window's result
 // when it closes. Records that arrive after all their windows closed are dropped, counted and
 // passed to a side output.
+//
+// Stream time is the latest event time a window stage has seen. Courier keeps the order of one
+// key's messages, not across keys: even a consumer with Concurrency 1 may hand messages of
+// different keys over in another order than they were sent (and a message that failed comes
+// back after later ones of other keys). Choose a grace period that covers this disorder as well
+// as the producers' own; what exceeds it is dropped and counted, never silently.
 package stream
