@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/courier-go/courier"
@@ -63,6 +64,9 @@ type Pipeline struct {
 	nodes   int // stages that need a per-message counter
 	tables  map[string]bool
 	windows []flusher
+
+	ready atomic.Bool // built and valid: HandleMessage skips the lock
+	runs  sync.Pool   // of *run
 }
 
 // flusher is a stage holding results it emits later (windows).
@@ -131,6 +135,9 @@ func (p *Pipeline) claimTable(stage, name string) bool {
 // Validate freezes the pipeline and returns every mistake made building it, wrapping
 // ErrInvalidPipeline, or nil.
 func (p *Pipeline) Validate() error {
+	if p.ready.Load() {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.built = true
@@ -139,6 +146,7 @@ func (p *Pipeline) Validate() error {
 		errs = append(errs, errors.New("no source: call From"))
 	}
 	if len(errs) == 0 {
+		p.ready.Store(true)
 		return nil
 	}
 	msgs := make([]string, len(errs))
@@ -156,6 +164,7 @@ func (p *Pipeline) HandleMessage(ctx context.Context, msg courier.Message) error
 		return err
 	}
 	r := p.newRun(msg.ID)
+	defer p.freeRun(r)
 	if err := r.finish(ctx, p.source(ctx, r, msg)); err != nil {
 		return fmt.Errorf("stream %q: message %q: %w", p.name, msg.ID, err)
 	}
@@ -191,7 +200,8 @@ type run struct {
 	inputID string
 	counts  []int // per node
 	outputs int
-	pending *pending
+	pending *pending // own, or the parent run's for a sub-run
+	own     pending
 }
 
 // pending holds the outputs of a run until they are sent, and what to do once they were sent
@@ -202,8 +212,31 @@ type pending struct {
 	after []func(ctx context.Context, sent bool) error
 }
 
+// newRun returns a run for the input inputID, from the pool when it has one.
 func (p *Pipeline) newRun(inputID string) *run {
-	return &run{p: p, inputID: inputID, counts: make([]int, p.nodes), pending: &pending{}}
+	r, _ := p.runs.Get().(*run)
+	if r == nil {
+		r = &run{p: p, counts: make([]int, p.nodes)}
+	}
+	r.inputID = inputID
+	r.pending = &r.own
+	return r
+}
+
+// freeRun puts r back in the pool, emptied (keeping its allocations when they are small).
+func (p *Pipeline) freeRun(r *run) {
+	clear(r.counts)
+	r.outputs = 0
+	if len(r.own.order) > 16 {
+		r.own = pending{}
+	} else {
+		clear(r.own.out)
+		clear(r.own.order)
+		clear(r.own.after)
+		r.own.order, r.own.after = r.own.order[:0], r.own.after[:0]
+	}
+	r.pending = nil
+	p.runs.Put(r)
 }
 
 // sub returns a run for outputs whose IDs derive from base instead of the input's ID (window
@@ -232,10 +265,11 @@ func (r *run) output(prod courier.Producer, msg courier.Message) {
 	if q.out == nil {
 		q.out = map[courier.Producer][]courier.Message{}
 	}
-	if _, ok := q.out[prod]; !ok {
+	msgs, ok := q.out[prod]
+	if !ok {
 		q.order = append(q.order, prod)
 	}
-	q.out[prod] = append(q.out[prod], msg)
+	q.out[prod] = append(msgs, msg)
 }
 
 // afterSend registers f to be called once the run's outputs were sent (true) or were not
