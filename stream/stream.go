@@ -91,6 +91,7 @@ func (p *Pipeline) fail(stage, format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.errs = append(p.errs, fmt.Errorf("%s: %s", stage, fmt.Sprintf(format, args...)))
+	p.ready.Store(false)
 }
 
 // attach runs f under the pipeline's lock unless the pipeline is built already.
@@ -99,6 +100,7 @@ func (p *Pipeline) attach(stage string, f func()) {
 	defer p.mu.Unlock()
 	if p.built {
 		p.errs = append(p.errs, fmt.Errorf("%s: added after the pipeline started handling messages", stage))
+		p.ready.Store(false) // Validate reports it from now on
 		return
 	}
 	f()
