@@ -88,11 +88,11 @@ func TestChildProcessor(t *testing.T) {
 
 // outputs reads the output topic with read_committed, keeping how often each value was seen.
 type outputs struct {
-	mu      sync.Mutex
-	seen    map[string]int
-	ids     map[string]string // value -> ID
-	badIDs  int
-	changed chan struct{}
+	mu        sync.Mutex
+	seen      map[string]int
+	ids       map[string]string // value -> ID
+	badIDs    int
+	changed   chan struct{}
 	sentinels int
 }
 
