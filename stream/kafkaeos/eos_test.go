@@ -328,6 +328,33 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// A session timeout the cluster refuses is a configuration error: Run returns it.
+func TestRunReturnsFatalErrors(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	proc, err := kafkaeos.New(ctx, kafkaeos.Config{Brokers: cluster.ListenAddrs(), Group: "g", Topics: []string{"in"},
+		TransactionalID: "t", Sarama: saramaConfig()}) // 1s, below kfake's default minimum of 6s
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Close()
+	h := courier.HandlerFunc(func(context.Context, courier.Message) error { return nil })
+	if err := proc.Run(ctx, h); !errors.Is(err, sarama.ErrInvalidSessionTimeout) {
+		t.Errorf("Run = %v; want the invalid session timeout", err)
+	}
+	if err := proc.Run(ctx, h); err == nil {
+		t.Error("a second Run succeeded")
+	}
+	if err := proc.Run(ctx, nil); !errors.Is(err, courier.ErrInvalidConfig) {
+		t.Errorf("Run(nil) = %v; want ErrInvalidConfig", err)
+	}
+}
+
 func TestProducerOutsideTransaction(t *testing.T) {
 	// Producer needs no connection: its sends belong to Run's transactions.
 	var p *kafkaeos.Processor

@@ -191,16 +191,22 @@ func (p *Processor) Run(ctx context.Context, h courier.MessageHandler) error {
 		}
 	}()
 	gh := &groupHandler{p: p, h: h}
+	failures := 0
 	for ctx.Err() == nil {
 		err := p.group.Consume(ctx, p.cfg.Topics, gh)
-		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+		switch {
+		case errors.Is(err, sarama.ErrClosedConsumerGroup):
 			return nil
-		}
-		if err != nil {
+		case isFatal(err):
+			return fmt.Errorf("kafkaeos: group %q: %w", p.cfg.Group, err)
+		case err != nil:
+			failures++
 			p.log.Warn("kafkaeos: session ended", "group", p.cfg.Group, "error", err)
-			if !sleep(ctx, p.cfg.Backoff.Delay(1)) {
+			if !sleep(ctx, p.cfg.Backoff.Delay(failures)) {
 				return nil
 			}
+		default:
+			failures = 0
 		}
 	}
 	return nil
@@ -217,6 +223,18 @@ func (p *Processor) Close() error {
 	p.closed = true
 	p.mu.Unlock()
 	return errors.Join(p.group.Close(), p.client.Close())
+}
+
+// isFatal reports errors that joining again cannot cure: the configuration or the rights.
+func isFatal(err error) bool {
+	for _, e := range []error{sarama.ErrInvalidSessionTimeout, sarama.ErrInvalidGroupId,
+		sarama.ErrGroupAuthorizationFailed, sarama.ErrTopicAuthorizationFailed, sarama.ErrClusterAuthorizationFailed,
+		sarama.ErrTransactionalIDAuthorizationFailed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -401,7 +419,12 @@ func (t *txn) drain() {
 	}
 }
 
+// close aborts a transaction left open (so that the group's offsets do not stay unstable
+// until it times out) and closes the producer.
 func (t *txn) close() {
+	if t.prod.TxnStatus()&(sarama.ProducerTxnFlagInTransaction|sarama.ProducerTxnFlagAbortableError) != 0 {
+		_ = t.prod.AbortTxn()
+	}
 	_ = t.prod.Close()
 	<-t.done
 }
