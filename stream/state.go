@@ -40,6 +40,7 @@ const (
 	Conflict
 )
 
+// String names the outcome.
 func (o Outcome) String() string {
 	switch o {
 	case Applied:

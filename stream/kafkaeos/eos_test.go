@@ -58,7 +58,7 @@ func TestChildProcessor(t *testing.T) {
 	if brokers == "" {
 		t.Skip("runs only as the child of TestKilledProcessorOutputsExactlyOnce")
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	ready := os.NewFile(3, "ready") // the parent's pipe: SIGTERM is handled from now on
@@ -274,6 +274,11 @@ func TestKilledProcessorOutputsExactlyOnce(t *testing.T) {
 	}
 	sendChunk(kills)
 	last := startChild(t, brokers[0])
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last child:\n%s", last.out.String())
+		}
+	})
 	outs.waitFor(t, "every output", time.Now().Add(2*time.Minute), func(o *outputs) bool { return len(o.seen) == 2*n })
 	select {
 	case <-last.ready:

@@ -56,6 +56,7 @@ type Config struct {
 	// Processor sets what exactly-once needs on a copy of it: idempotent transactional
 	// producers, read_committed, no automatic offset commits. Producer.Transaction.Timeout
 	// bounds both a batch's processing time and how long a dead process's partitions wait.
+	// Version must be 2.5.0 or later (the default is).
 	Sarama *sarama.Config
 	// Logger receives the processor's logs (never payloads); nil means slog.Default().
 	Logger *slog.Logger
@@ -137,6 +138,10 @@ func New(ctx context.Context, cfg Config) (*Processor, error) {
 	sc.Net.MaxOpenRequests = 1
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: kafkaeos: sarama config: %w", courier.ErrInvalidConfig, err)
+	}
+	if !sc.Version.IsAtLeast(sarama.V2_5_0_0) {
+		return nil, fmt.Errorf("%w: kafkaeos: sarama Version %s: need 2.5.0 or later (stable offset fetches, KIP-447)",
+			courier.ErrInvalidConfig, sc.Version)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -261,17 +266,19 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	ctx := sess.Context()
 	p := g.p
 	topic, partition := claim.Topic(), claim.Partition()
-	// Taking the partition's transactional ID aborts what a dead owner left open; only then is
-	// the committed offset final.
+	// Taking the partition's transactional ID fences the previous owner and aborts a
+	// transaction it left open. The session fetched the partition's offset with
+	// RequireStable (sarama does for read_committed consumers): no transaction held an offset
+	// for it then, so the offset is final.
+	p.log.Debug("kafkaeos: starting the partition's transactional producer", "topic", topic, "partition", partition)
 	tx, err := p.newTxn(topic, partition)
 	if err != nil {
 		return err
 	}
 	defer tx.close()
-	next, err := p.committedOffset(ctx, topic, partition)
-	if err != nil {
-		return err
-	}
+	p.log.Debug("kafkaeos: partition claimed", "topic", topic, "partition", partition,
+		"offset", claim.InitialOffset(), "transactional_id", tx.id)
+	defer p.log.Debug("kafkaeos: partition released", "topic", topic, "partition", partition)
 	dec := decoder{mix: recordid.PartitionMix(topic, partition)}
 	batch := make([]*sarama.ConsumerMessage, 0, p.cfg.MaxBatch)
 	for {
@@ -297,22 +304,13 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				break fill
 			}
 		}
-		// The session may have fetched its offset before a dead owner's last commit landed.
-		first := 0
-		for first < len(batch) && batch[first].Offset < next {
-			first++
-		}
-		if first == len(batch) {
-			continue
-		}
-		done, err := g.process(ctx, tx, &dec, batch[first:])
+		done, err := g.process(ctx, tx, &dec, batch)
 		if err != nil {
 			return err
 		}
 		if !done {
 			return nil
 		}
-		next = batch[len(batch)-1].Offset + 1
 	}
 }
 
@@ -336,54 +334,6 @@ func (g *groupHandler) process(ctx context.Context, tx *txn, dec *decoder, batch
 			return false, nil
 		}
 	}
-}
-
-// committedOffset reads the group's committed offset of a partition, waiting while a
-// transaction holding an offset for it is still being completed (KIP-447's RequireStable).
-func (p *Processor) committedOffset(ctx context.Context, topic string, partition int32) (int64, error) {
-	for attempt := 1; ; attempt++ {
-		off, retry, err := p.fetchOffset(topic, partition)
-		if err == nil && !retry {
-			return off, nil
-		}
-		if err != nil && attempt >= 10 {
-			return 0, fmt.Errorf("kafkaeos: committed offset of %s/%d: %w", topic, partition, err)
-		}
-		if !sleep(ctx, p.cfg.Backoff.Delay(attempt)) {
-			return 0, ctx.Err()
-		}
-	}
-}
-
-func (p *Processor) fetchOffset(topic string, partition int32) (off int64, retry bool, err error) {
-	if err := p.client.RefreshCoordinator(p.cfg.Group); err != nil {
-		return 0, true, err
-	}
-	coord, err := p.client.Coordinator(p.cfg.Group)
-	if err != nil {
-		return 0, true, err
-	}
-	req := &sarama.OffsetFetchRequest{Version: 7, ConsumerGroup: p.cfg.Group, RequireStable: true}
-	req.AddPartition(topic, partition)
-	resp, err := coord.FetchOffset(req)
-	if err != nil {
-		return 0, true, err
-	}
-	if resp.Err != sarama.ErrNoError {
-		return 0, true, resp.Err
-	}
-	b := resp.GetBlock(topic, partition)
-	if b == nil {
-		return 0, true, fmt.Errorf("no offset block in the response")
-	}
-	switch b.Err {
-	case sarama.ErrNoError:
-	case sarama.ErrUnstableOffsetCommit:
-		return 0, true, nil
-	default:
-		return 0, true, b.Err
-	}
-	return b.Offset, false, nil // -1 when none: every offset is >= it
 }
 
 // txn is a partition's transactional producer.
