@@ -326,6 +326,9 @@ func (g *groupHandler) process(ctx context.Context, tx *txn, dec *decoder, batch
 		if tx.fatal() {
 			return false, fmt.Errorf("kafkaeos: %s: %w", tx.id, err)
 		}
+		if ctx.Err() != nil {
+			return false, nil // stopping or rebalancing: the batch's next owner processes it
+		}
 		last := batch[len(batch)-1]
 		p.log.Warn("kafkaeos: transaction aborted; processing the batch again",
 			"topic", last.Topic, "partition", last.Partition, "first_offset", batch[0].Offset,
