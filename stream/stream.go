@@ -227,15 +227,18 @@ func (p *Pipeline) newRun(inputID string) *run {
 
 // freeRun puts r back in the pool, emptied (keeping its allocations when they are small).
 func (p *Pipeline) freeRun(r *run) {
-	clear(r.counts)
+	if len(r.counts) > 0 {
+		clear(r.counts)
+	}
 	r.outputs = 0
-	if len(r.own.order) > 16 {
-		r.own = pending{}
-	} else {
-		clear(r.own.out)
-		clear(r.own.order)
-		clear(r.own.after)
-		r.own.order, r.own.after = r.own.order[:0], r.own.after[:0]
+	switch q := &r.own; {
+	case len(q.order) > 16:
+		*q = pending{}
+	case len(q.order) > 0 || len(q.after) > 0:
+		clear(q.out)
+		clear(q.order)
+		clear(q.after)
+		q.order, q.after = q.order[:0], q.after[:0]
 	}
 	r.pending = nil
 	p.runs.Put(r)
