@@ -136,13 +136,16 @@ func To[T any](s *Stream[T], prod courier.Producer, topic string, enc Encoder[T]
 		s.p.fail("To", "topic %q: nil Encoder", topic)
 		return
 	}
-	s.then("To", func(_ context.Context, r *run, rec Record[T]) error {
-		v, err := enc(rec.Value)
-		if err != nil {
-			return fmt.Errorf("encoding for topic %q: %w", topic, err)
-		}
-		r.output(prod, courier.Message{Topic: topic, Key: rec.Key, Value: v, Timestamp: rec.Time})
-		return nil
+	s.p.attach("To", func() {
+		s.p.sends()
+		s.next = append(s.next, func(_ context.Context, r *run, rec Record[T]) error {
+			v, err := enc(rec.Value)
+			if err != nil {
+				return fmt.Errorf("encoding for topic %q: %w", topic, err)
+			}
+			r.output(prod, courier.Message{Topic: topic, Key: rec.Key, Value: v, Timestamp: rec.Time})
+			return nil
+		})
 	})
 }
 

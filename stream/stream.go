@@ -61,7 +61,8 @@ type Pipeline struct {
 	errs    []error
 	built   bool
 	source  func(ctx context.Context, r *run, msg courier.Message) error
-	nodes   int // stages that need a per-message counter
+	nodes   int  // stages that need a per-message counter
+	outputs bool // a stage sends outputs (To): messages need a run
 	tables  map[string]bool
 	windows []flusher
 
@@ -118,6 +119,9 @@ func (p *Pipeline) newNode() int {
 	return p.nodes - 1
 }
 
+// sends records that a stage sends outputs; called from an attach function (lock held).
+func (p *Pipeline) sends() { p.outputs = true }
+
 // claimTable reserves a state table name for stage; false (and a recorded mistake) if another
 // stage of the pipeline has it.
 func (p *Pipeline) claimTable(stage, name string) bool {
@@ -165,9 +169,15 @@ func (p *Pipeline) HandleMessage(ctx context.Context, msg courier.Message) error
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	r := p.newRun(msg.ID)
-	defer p.freeRun(r)
-	if err := r.finish(ctx, p.source(ctx, r, msg)); err != nil {
+	var err error
+	if p.nodes == 0 && !p.outputs {
+		err = p.source(ctx, nil, msg) // nothing numbers records or sends: no run needed
+	} else {
+		r := p.newRun(msg.ID)
+		defer p.freeRun(r)
+		err = r.finish(ctx, p.source(ctx, r, msg))
+	}
+	if err != nil {
 		return fmt.Errorf("stream %q: message %q: %w", p.name, msg.ID, err)
 	}
 	return nil
