@@ -25,6 +25,7 @@ require (
 	github.com/jcmturner/rpc/v2 v2.0.3 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/twmb/franz-go v1.22.3 // indirect
@@ -40,3 +41,7 @@ replace github.com/courier-go/courier => ..
 replace github.com/courier-go/courier/kafka => ../kafka
 
 replace github.com/courier-go/courier/redisstreams => ../redisstreams
+
+require github.com/courier-go/courier/rabbitmq v0.0.0-00010101000000-000000000000
+
+replace github.com/courier-go/courier/rabbitmq => ../rabbitmq

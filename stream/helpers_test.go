@@ -27,7 +27,7 @@ var fast = courier.Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond,
 
 func newBroker(t testing.TB) *memory.Broker {
 	t.Helper()
-	b, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

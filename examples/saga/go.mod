@@ -24,3 +24,7 @@ replace (
 	github.com/courier-go/courier => ../..
 	github.com/courier-go/courier/saga/pgstore => ../../saga/pgstore
 )
+
+require github.com/courier-go/courier/redisstreams v0.0.0-00010101000000-000000000000
+
+replace github.com/courier-go/courier/redisstreams => ../../redisstreams

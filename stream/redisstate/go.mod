@@ -15,3 +15,7 @@ require (
 )
 
 replace github.com/courier-go/courier => ../..
+
+require github.com/courier-go/courier/redisstreams v0.0.0-00010101000000-000000000000
+
+replace github.com/courier-go/courier/redisstreams => ../../redisstreams

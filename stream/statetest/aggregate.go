@@ -84,7 +84,7 @@ func aggregateFold(t *testing.T, s stream.Store) {
 	const n, keys = 600, 25
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := memory.New(memory.Config{})
+	b, err := memory.New(context.Background(), memory.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
