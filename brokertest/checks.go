@@ -38,6 +38,13 @@ func (l *LogBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns what was written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.text.String()
+}
+
 // WaitLine waits until a line holds every one of parts, and returns it; it fails the test
 // after timeout, showing the logs.
 func (l *LogBuffer) WaitLine(t *testing.T, timeout time.Duration, parts ...string) string {

@@ -3,17 +3,14 @@ package kafka_test
 import (
 	"context"
 	"errors"
-	"github.com/courier-go/courier/memory"
 	"log/slog"
-	"net"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/brokertest"
 	"github.com/courier-go/courier/kafka"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -22,104 +19,21 @@ import (
 // time, and long enough for a refused or garbled connection to be told apart from a timeout.
 const failTimeout = 1500 * time.Millisecond
 
-// closedAddr returns the address of a port that was free a moment ago: nothing listens on it.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// garbageAddr serves a TCP port that answers every connection with bytes of no protocol,
-// then keeps it open without a word: the worst a wrong port can do. Its connections close
-// when the test ends.
-func garbageAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			_, _ = c.Write([]byte("\x7fHELLO this is not the protocol you are looking for\r\n"))
-		}
-	})
-	t.Cleanup(func() {
-		_ = l.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
-// logText collects log output for the tests to read.
-type logText struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logText) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logText) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // connectFails opens cfg and checks that it fails within its ConnectTimeout (with some
 // slack), with an error that names addr and contains want, never the password, and that
 // the Logger saw no password either. It returns the logs and the error.
 func connectFails(t *testing.T, cfg kafka.Config, addr, want, password string) (string, error) {
 	t.Helper()
-	logs := &logText{}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	cfg.ConnectTimeout = failTimeout
-	start := time.Now()
-	b, err := kafka.New(context.Background(), cfg) // no deadline: ConnectTimeout bounds it
-	took := time.Since(start)
-	if err == nil {
-		_ = b.Close()
-		t.Fatalf("New(%s) succeeded", addr)
-	}
-	t.Logf("after %v: %v", took.Round(time.Millisecond), err)
-	if took > failTimeout+time.Second {
-		t.Errorf("New took %v, ConnectTimeout is %v", took, failTimeout)
-	}
-	if msg := err.Error(); !strings.Contains(msg, addr) || !strings.Contains(msg, want) {
-		t.Errorf("error %q does not name %s and %q", msg, addr, want)
-	}
-	if password != "" && (strings.Contains(err.Error(), password) || strings.Contains(logs.String(), password)) {
-		t.Errorf("the password shows in the error or the logs:\n%v\n%s", err, logs)
-	}
-	return logs.String(), err
+	return brokertest.ConnectFails(t, func(logger *slog.Logger, timeout time.Duration) (courier.Broker, error) {
+		cfg.Logger, cfg.ConnectTimeout = logger, timeout
+		return kafka.New(context.Background(), cfg) // no deadline: ConnectTimeout bounds it
+	}, failTimeout, addr, want, password)
 }
 
 // TestConnectClosedPort: nothing listens; New says so, naming the address, within
 // ConnectTimeout, after logging its retries.
 func TestConnectClosedPort(t *testing.T) {
-	addr := closedAddr(t)
+	addr := brokertest.ClosedAddr(t)
 	logs, _ := connectFails(t, kafka.Config{Brokers: []string{addr}}, addr, "connection refused", "")
 	if !strings.Contains(logs, "retrying") || !strings.Contains(logs, addr) {
 		t.Errorf("New logged no retry naming %s:\n%s", addr, logs)
@@ -129,7 +43,7 @@ func TestConnectClosedPort(t *testing.T) {
 // TestConnectWrongProtocol: something that is not Kafka answers on the port. Before
 // ConnectTimeout, this hung New for minutes (sarama's retries and 30s network timeouts).
 func TestConnectWrongProtocol(t *testing.T) {
-	addr := garbageAddr(t)
+	addr := brokertest.GarbageAddr(t)
 	_, _ = connectFails(t, kafka.Config{Brokers: []string{addr}}, addr, "no Kafka broker answered", "")
 }
 
@@ -169,52 +83,19 @@ func TestTooLargeSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, msg := range tooLargeMessages() {
+	for _, msg := range brokertest.TooLargeMessages() {
 		err := p.Send(t.Context(), msg)
-		checkTooLarge(t, err, msg, 100)
-	}
-}
-
-// tooLargeMessages returns messages over 100 bytes: one without an ID, one with.
-func tooLargeMessages() []courier.Message {
-	return []courier.Message{
-		{Topic: "too-large", Key: "k", Value: make([]byte, 100), Headers: map[string]string{"h": "v"}},
-		{Topic: "too-large", ID: "my-id", Key: "k", Value: make([]byte, 100)},
-	}
-}
-
-var sizeInError = regexp.MustCompile(`(\d+) bytes`)
-
-// checkTooLarge checks that err wraps courier.ErrMessageTooLarge and reports the size the
-// memory broker with the same limit reports for msg.
-func checkTooLarge(t *testing.T, err error, msg courier.Message, limit int) {
-	t.Helper()
-	if !errors.Is(err, courier.ErrMessageTooLarge) {
-		t.Fatalf("Send of %d value bytes over a limit of %d = %v, want ErrMessageTooLarge", len(msg.Value), limit, err)
-	}
-	mb, merr := memory.New(context.Background(), memory.Config{MaxMessageBytes: limit})
-	if merr != nil {
-		t.Fatal(merr)
-	}
-	defer func() { _ = mb.Close() }()
-	mp, merr := mb.NewProducer(context.Background())
-	if merr != nil {
-		t.Fatal(merr)
-	}
-	merr = mp.Send(context.Background(), msg)
-	want, got := sizeInError.FindString(merr.Error()), sizeInError.FindString(err.Error())
-	if want == "" || got != want {
-		t.Errorf("too-large error %q reports %q; memory reports %q (%v)", err, got, want, merr)
+		brokertest.CheckTooLarge(t, err, msg, 100)
 	}
 }
 
 // TestSaramaLogsThroughSlog: sarama's own logs reach slog.Default() at Debug level.
 func TestSaramaLogsThroughSlog(t *testing.T) {
-	logs := &logText{}
+	logs := brokertest.NewLogBuffer()
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	defer slog.SetDefault(old)
-	addr := closedAddr(t)
+	addr := brokertest.ClosedAddr(t)
 	_, _ = connectFails(t, kafka.Config{Brokers: []string{addr}}, addr, "connection refused", "")
 	if !strings.Contains(logs.String(), "source=sarama") || !strings.Contains(logs.String(), addr) {
 		t.Errorf("sarama's logs of the failed connection did not reach slog.Default():\n%s", logs)

@@ -3,41 +3,22 @@ package redisstreams_test
 import (
 	"context"
 	"errors"
-	"github.com/courier-go/courier/memory"
 	"log/slog"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/courier-go/courier"
+	"github.com/courier-go/courier/brokertest"
 	"github.com/courier-go/courier/redisstreams"
 )
 
 // failTimeout is the ConnectTimeout of the failure tests: short, so that they take little
 // time, and long enough for a refused or garbled connection to be told apart from a timeout.
 const failTimeout = 1500 * time.Millisecond
-
-// closedAddr returns the address of a port that was free a moment ago: nothing listens on it.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// garbageAddr serves a TCP port that answers every connection with bytes of no protocol,
-// then keeps it open without a word.
-func garbageAddr(t *testing.T) string {
-	return serveAddr(t, []byte("\x7fHELLO this is not the protocol you are looking for\r\n"))
-}
 
 // silentAddr serves a TCP port that takes connections and never says a word.
 func silentAddr(t *testing.T) string { return serveAddr(t, nil) }
@@ -77,55 +58,20 @@ func serveAddr(t *testing.T, greeting []byte) string {
 	return l.Addr().String()
 }
 
-// logText collects log output for the tests to read.
-type logText struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logText) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logText) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // connectFails opens cfg and checks that it fails within its ConnectTimeout (with some
 // slack), with an error that names addr and contains want, never the password, and that
 // the Logger saw no password either. It returns the logs and the error.
 func connectFails(t *testing.T, cfg redisstreams.Config, addr, want, password string) (string, error) {
 	t.Helper()
-	logs := &logText{}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	cfg.ConnectTimeout = failTimeout
-	start := time.Now()
-	b, err := redisstreams.New(context.Background(), cfg) // no deadline: ConnectTimeout bounds it
-	took := time.Since(start)
-	if err == nil {
-		_ = b.Close()
-		t.Fatalf("New(%s) succeeded", addr)
-	}
-	t.Logf("after %v: %v", took.Round(time.Millisecond), err)
-	if took > failTimeout+time.Second {
-		t.Errorf("New took %v, ConnectTimeout is %v", took, failTimeout)
-	}
-	if msg := err.Error(); !strings.Contains(msg, addr) || !strings.Contains(msg, want) {
-		t.Errorf("error %q does not name %s and %q", msg, addr, want)
-	}
-	if password != "" && (strings.Contains(err.Error(), password) || strings.Contains(logs.String(), password)) {
-		t.Errorf("the password shows in the error or the logs:\n%v\n%s", err, logs)
-	}
-	return logs.String(), err
+	return brokertest.ConnectFails(t, func(logger *slog.Logger, timeout time.Duration) (courier.Broker, error) {
+		cfg.Logger, cfg.ConnectTimeout = logger, timeout
+		return redisstreams.New(context.Background(), cfg) // no deadline: ConnectTimeout bounds it
+	}, failTimeout, addr, want, password)
 }
 
 // TestConnectClosedPort: nothing listens.
 func TestConnectClosedPort(t *testing.T) {
-	addr := closedAddr(t)
+	addr := brokertest.ClosedAddr(t)
 	logs, _ := connectFails(t, redisstreams.Config{URL: "redis://" + addr}, addr, "connection refused", "")
 	if !strings.Contains(logs, "retrying") || !strings.Contains(logs, addr) {
 		t.Errorf("New logged no retry naming %s:\n%s", addr, logs)
@@ -136,7 +82,7 @@ func TestConnectClosedPort(t *testing.T) {
 // once rather than retrying, and a port that takes the connection and says nothing fails
 // within ConnectTimeout.
 func TestConnectWrongProtocol(t *testing.T) {
-	addr := garbageAddr(t)
+	addr := brokertest.GarbageAddr(t)
 	_, _ = connectFails(t, redisstreams.Config{URL: "redis://" + addr}, addr, "did not answer as Redis does", "")
 	addr = silentAddr(t)
 	_, _ = connectFails(t, redisstreams.Config{URL: "redis://" + addr}, addr, "no Redis answered", "")
@@ -190,52 +136,19 @@ func TestTooLargeSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, msg := range tooLargeMessages() {
-		checkTooLarge(t, p.Send(t.Context(), msg), msg, 100)
-	}
-}
-
-// tooLargeMessages returns messages over 100 bytes: one without an ID, one with.
-func tooLargeMessages() []courier.Message {
-	return []courier.Message{
-		{Topic: "too-large", Key: "k", Value: make([]byte, 100), Headers: map[string]string{"h": "v"}},
-		{Topic: "too-large", ID: "my-id", Key: "k", Value: make([]byte, 100)},
-	}
-}
-
-var sizeInError = regexp.MustCompile(`(\d+) bytes`)
-
-// checkTooLarge checks that err wraps courier.ErrMessageTooLarge and reports the size the
-// memory broker with the same limit reports for msg.
-func checkTooLarge(t *testing.T, err error, msg courier.Message, limit int) {
-	t.Helper()
-	if !errors.Is(err, courier.ErrMessageTooLarge) {
-		t.Fatalf("Send of %d value bytes over a limit of %d = %v, want ErrMessageTooLarge", len(msg.Value), limit, err)
-	}
-	mb, merr := memory.New(context.Background(), memory.Config{MaxMessageBytes: limit})
-	if merr != nil {
-		t.Fatal(merr)
-	}
-	defer func() { _ = mb.Close() }()
-	mp, merr := mb.NewProducer(context.Background())
-	if merr != nil {
-		t.Fatal(merr)
-	}
-	merr = mp.Send(context.Background(), msg)
-	want, got := sizeInError.FindString(merr.Error()), sizeInError.FindString(err.Error())
-	if want == "" || got != want {
-		t.Errorf("too-large error %q reports %q; memory reports %q (%v)", err, got, want, merr)
+	for _, msg := range brokertest.TooLargeMessages() {
+		brokertest.CheckTooLarge(t, p.Send(t.Context(), msg), msg, 100)
 	}
 }
 
 // TestGoRedisLogsThroughSlog: go-redis's own logs (its pool's failed dials) reach
 // slog.Default(), not stderr.
 func TestGoRedisLogsThroughSlog(t *testing.T) {
-	logs := &logText{}
+	logs := brokertest.NewLogBuffer()
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
 	defer slog.SetDefault(old)
-	addr := closedAddr(t)
+	addr := brokertest.ClosedAddr(t)
 	_, _ = connectFails(t, redisstreams.Config{URL: "redis://" + addr}, addr, "connection refused", "")
 	if !strings.Contains(logs.String(), "source=go-redis") || !strings.Contains(logs.String(), addr) {
 		t.Errorf("go-redis's log of the failed dial did not reach slog.Default():\n%s", logs)
