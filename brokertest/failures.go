@@ -31,9 +31,15 @@ func ClosedAddr(t testing.TB) string {
 }
 
 // GarbageAddr serves a TCP port that answers every connection with bytes of no protocol,
-// then keeps it open without a word: the worst a wrong port can do. Its connections close
-// when the test ends.
+// then keeps it open without a word: the worst a wrong port can do.
 func GarbageAddr(t testing.TB) string {
+	t.Helper()
+	return ServeAddr(t, []byte("\x7fHELLO this is not the protocol you are looking for\r\n"))
+}
+
+// ServeAddr serves a TCP port that writes greeting (nothing, when nil) on every connection,
+// then keeps it open without a word. Its connections close when the test ends.
+func ServeAddr(t testing.TB, greeting []byte) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,7 +57,7 @@ func GarbageAddr(t testing.TB) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			_, _ = c.Write([]byte("\x7fHELLO this is not the protocol you are looking for\r\n"))
+			_, _ = c.Write(greeting)
 		}
 	})
 	t.Cleanup(func() {

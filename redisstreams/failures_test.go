@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,42 +19,7 @@ import (
 const failTimeout = 1500 * time.Millisecond
 
 // silentAddr serves a TCP port that takes connections and never says a word.
-func silentAddr(t *testing.T) string { return serveAddr(t, nil) }
-
-// serveAddr serves a TCP port that writes greeting on every connection, then keeps it open
-// without a word. Its connections close when the test ends.
-func serveAddr(t *testing.T, greeting []byte) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			_, _ = c.Write(greeting)
-		}
-	})
-	t.Cleanup(func() {
-		_ = l.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
-}
+func silentAddr(t *testing.T) string { return brokertest.ServeAddr(t, nil) }
 
 // connectFails opens cfg and checks that it fails within its ConnectTimeout (with some
 // slack), with an error that names addr and contains want, never the password, and that
