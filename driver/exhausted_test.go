@@ -309,8 +309,10 @@ func TestStopConsumerEndsTheRun(t *testing.T) {
 			e := NewEngine(run, h, rec, EngineConfig{Backoff: second, MaxAttempts: 1, OnExhausted: courier.StopConsumer,
 				Logger: quiet, Broker: "test", Group: "g"})
 			defer e.Close()
-			submit(t, e, delivery("a", "k"))
-			submit(t, e, delivery("b", "k"))
+			// Both at once: a's failure stops the engine, maybe before a second Submit came.
+			if n, err := e.SubmitAll(context.Background(), []Delivery{delivery("a", "k"), delivery("b", "k")}); n != 2 || err != nil {
+				t.Fatalf("SubmitAll: %d, %v", n, err)
+			}
 			<-run.Done()
 			if !errors.Is(e.Err(), courier.ErrStop) {
 				t.Errorf("Engine.Err() = %v", e.Err())
