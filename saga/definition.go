@@ -155,26 +155,14 @@ func (r RetryPolicy) max(def int) int {
 	return r.MaxAttempts
 }
 
-// permanentError marks an error that retrying cannot fix.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
 // Permanent marks an action's error as one that retrying cannot fix: the step fails at once
-// and the saga compensates. Permanent(nil) is nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
-}
+// and the saga compensates. Permanent(nil) is nil. It is courier.Permanent, so an error marked
+// for a consumer's retries means the same here.
+func Permanent(err error) error { return courier.Permanent(err) }
 
-// IsPermanent reports whether err, or an error it wraps, was marked with Permanent.
-func IsPermanent(err error) bool {
-	var pe *permanentError
-	return errors.As(err, &pe)
-}
+// IsPermanent reports whether err, or an error it wraps, was marked with Permanent (or
+// courier.Permanent).
+func IsPermanent(err error) bool { return courier.IsPermanent(err) }
 
 // ErrReplyTimeout is the failure of an attempt of a message-driven step whose reply did not
 // come within the step's Timeout.
