@@ -100,12 +100,21 @@ func ConnectFails(t *testing.T, open func(logger *slog.Logger, timeout time.Dura
 	return logs.String(), err
 }
 
-// TooLargeMessages are messages for CheckTooLarge: one whose ID Send fills in, one with an
-// ID of the caller's.
-func TooLargeMessages() []courier.Message {
-	return []courier.Message{
-		{Topic: "too-large", Key: "k", Value: make([]byte, 100), Headers: map[string]string{"h": "v"}},
-		{Topic: "too-large", ID: "my-id", Key: "k", Value: make([]byte, 100)},
+// CheckTooLargeSizes sends, through a producer of b whose size limit is limit bytes, a
+// message too large for it whose ID Send fills in and one with an ID of the caller's, and
+// checks each error with CheckTooLarge.
+func CheckTooLargeSizes(t *testing.T, b courier.Broker, limit int) {
+	t.Helper()
+	p, err := b.NewProducer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Close() }()
+	for _, msg := range []courier.Message{
+		{Topic: "too-large", Key: "k", Value: make([]byte, limit), Headers: map[string]string{"h": "v"}},
+		{Topic: "too-large", ID: "my-id", Key: "k", Value: make([]byte, limit)},
+	} {
+		CheckTooLarge(t, p.Send(context.Background(), msg), msg, limit)
 	}
 }
 

@@ -79,14 +79,7 @@ func TestConnectWrongPassword(t *testing.T) {
 func TestTooLargeSize(t *testing.T) {
 	b := openBroker(t, testConfig(kfakeBrokers(t), 100))
 	defer func() { _ = b.Close() }()
-	p, err := b.NewProducer(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, msg := range brokertest.TooLargeMessages() {
-		err := p.Send(t.Context(), msg)
-		brokertest.CheckTooLarge(t, err, msg, 100)
-	}
+	brokertest.CheckTooLargeSizes(t, b, 100)
 }
 
 // TestSaramaLogsThroughSlog: sarama's own logs reach slog.Default() at Debug level.

@@ -81,16 +81,14 @@ func TestTooLargeSize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := b.NewProducer(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
 		if limit > 0 {
-			for _, msg := range brokertest.TooLargeMessages() {
-				brokertest.CheckTooLarge(t, p.Send(t.Context(), msg), msg, limit)
-			}
+			brokertest.CheckTooLargeSizes(t, b, limit)
 		} else {
-			err := p.Send(t.Context(), courier.Message{Topic: "too-large", Value: make([]byte, 2000)})
+			p, err := b.NewProducer(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Send(t.Context(), courier.Message{Topic: "too-large", Value: make([]byte, 2000)})
 			if !errors.Is(err, courier.ErrMessageTooLarge) {
 				t.Errorf("Send over the broker's limit = %v, want ErrMessageTooLarge", err)
 			}

@@ -95,13 +95,7 @@ func TestTooLargeSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = b.Close() }()
-	p, err := b.NewProducer(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, msg := range brokertest.TooLargeMessages() {
-		brokertest.CheckTooLarge(t, p.Send(t.Context(), msg), msg, 100)
-	}
+	brokertest.CheckTooLargeSizes(t, b, 100)
 }
 
 // TestGoRedisLogsThroughSlog: go-redis's own logs (its pool's failed dials) reach
